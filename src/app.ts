@@ -1,0 +1,70 @@
+import { cors } from "@elysiajs/cors";
+import { Elysia } from "elysia";
+import type { SshSettings } from "./config/env";
+import { createSecretBox } from "./crypto/secretBox";
+import { createPgProbe } from "./db/databaseProbe";
+import type { DeployedDbStore } from "./db/deployedDbStore";
+import { databasesController } from "./features/databases/databases.controller";
+import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
+import { healthController } from "./features/health/health.controller";
+import { tablesController } from "./features/tables/tables.controller";
+import { createTableService } from "./features/tables/tableService";
+import { errorResponses } from "./http/errorResponses";
+import { requestGuards } from "./http/requestGuards";
+import type { MachineRegistry } from "./machines/machineRegistry";
+import { KeyedMutex } from "./shared/keyedMutex";
+import { silentLogger, type Logger } from "./shared/logger";
+import type { SshSessions } from "./ssh/sshSessions";
+
+export interface AppDependencies {
+  accessTokenSecret: string;
+  encryptionKey: string;
+  corsOrigins: string[];
+  ssh: SshSettings;
+  store: DeployedDbStore;
+  registry: MachineRegistry;
+  sessions: SshSessions;
+  /** Defaults to a real TCP login with `pg`. */
+  probe?: DatabaseProbe;
+  clock?: () => Date;
+  logger?: Logger;
+}
+
+/** Builds a complete, independent service instance from its dependencies (no globals). */
+export function createApp(deps: AppDependencies) {
+  const logger = deps.logger ?? silentLogger;
+  const clock = deps.clock ?? (() => new Date());
+  const login = { user: deps.ssh.user, port: deps.ssh.port };
+  const remote = { sshUser: deps.ssh.user, commandTimeoutMs: deps.ssh.commandTimeoutMs, installTimeoutMs: deps.ssh.installTimeoutMs };
+
+  const databases = createDatabaseService({
+    store: deps.store,
+    registry: deps.registry,
+    sessions: deps.sessions,
+    secretBox: createSecretBox(deps.encryptionKey),
+    encryptionKey: deps.encryptionKey,
+    login,
+    remote,
+    hostLocks: new KeyedMutex(),
+    probe: deps.probe ?? createPgProbe(deps.ssh.connectTimeoutMs),
+    logger,
+  });
+  const tables = createTableService({ registry: deps.registry, sessions: deps.sessions, encryptionKey: deps.encryptionKey, login, remote });
+
+  return new Elysia()
+    .use(errorResponses(logger))
+    .use(requestGuards())
+    .use(
+      cors({
+        origin: deps.corsOrigins,
+        credentials: true,
+        methods: ["GET", "POST", "PUT", "DELETE"],
+        allowedHeaders: ["Content-Type", "Authorization"],
+      }),
+    )
+    .use(healthController(clock))
+    .use(databasesController(databases, deps.accessTokenSecret))
+    .use(tablesController(tables, deps.accessTokenSecret));
+}
+
+export type App = ReturnType<typeof createApp>;

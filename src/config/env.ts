@@ -1,0 +1,122 @@
+/**
+ * Configuration is parsed and validated once at start-up. A bad value stops the
+ * process with one line naming the variable (see `index.ts`).
+ */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`${variable}: ${reason}`);
+  }
+}
+
+export const DEFAULT_CORS_ORIGINS = ["http://localhost:5173", "https://zyotraportal.ramkrishna.cloud"];
+
+export interface SshSettings {
+  user: string;
+  port: number;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  installTimeoutMs: number;
+}
+
+export interface AppConfig {
+  port: number;
+  production: boolean;
+  /** Both URLs set: production databases. Both unset outside production: embedded PGlite. */
+  databases:
+    | { mode: "external"; metadataUrl: string; registryUrl: string }
+    | { mode: "embedded"; dataDir: string };
+  accessTokenSecret: string | undefined;
+  encryptionKey: string | undefined;
+  corsOrigins: string[];
+  ssh: SshSettings;
+}
+
+type Env = Record<string, string | undefined>;
+
+function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}`);
+  return value;
+}
+
+function readUrl(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "is not a valid URL (expected postgresql://user:password@host:port/database)");
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    throw new ConfigError(name, "must be a postgres:// or postgresql:// URL");
+  }
+  return raw;
+}
+
+function readSecret(env: Env, name: string, required: boolean): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === "") {
+    if (required) throw new ConfigError(name, "is required");
+    return undefined;
+  }
+  if (raw.length < 16) throw new ConfigError(name, "must be at least 16 characters long");
+  return raw;
+}
+
+function readOrigins(env: Env): string[] {
+  const raw = env.CORS_ORIGINS?.trim();
+  if (!raw) return DEFAULT_CORS_ORIGINS;
+  const origins = raw.split(",").map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://example.com`);
+    }
+    if (url.origin !== origin) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://example.com`);
+  }
+  return origins;
+}
+
+export function loadConfig(env: Env): AppConfig {
+  const production = env.NODE_ENV === "production";
+  const metadataUrl = readUrl(env, "STORAGE_LAYER_DATABASE_URL");
+  const registryUrl = readUrl(env, "DEPLOYMENT_MANAGER_DATABASE_URL");
+
+  let databases: AppConfig["databases"];
+  if (metadataUrl && registryUrl) {
+    databases = { mode: "external", metadataUrl, registryUrl };
+  } else if (!metadataUrl && !registryUrl && !production) {
+    databases = { mode: "embedded", dataDir: env.DATA_DIR?.trim() || ".data" };
+  } else {
+    throw new ConfigError(metadataUrl ? "DEPLOYMENT_MANAGER_DATABASE_URL" : "STORAGE_LAYER_DATABASE_URL", "is required");
+  }
+
+  const secretsRequired = databases.mode === "external";
+  const sshUser = env.SSH_USER?.trim() || "root";
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(sshUser)) throw new ConfigError("SSH_USER", "is not a valid user name");
+
+  return {
+    port: readInt(env, "PORT", 3000, 1, 65535),
+    production,
+    databases,
+    accessTokenSecret: readSecret(env, "ACCESS_TOKEN_SECRET", secretsRequired),
+    encryptionKey: readSecret(env, "ENCRYPTION_KEY", secretsRequired),
+    corsOrigins: readOrigins(env),
+    ssh: {
+      user: sshUser,
+      port: readInt(env, "SSH_PORT", 22, 1, 65535),
+      connectTimeoutMs: readInt(env, "SSH_CONNECT_TIMEOUT_MS", 10_000, 100, 600_000),
+      commandTimeoutMs: readInt(env, "SSH_COMMAND_TIMEOUT_MS", 60_000, 100, 3_600_000),
+      installTimeoutMs: readInt(env, "SSH_INSTALL_TIMEOUT_MS", 900_000, 1000, 7_200_000),
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { and, asc, count, eq, ne, sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { DatabaseAlreadyExistsError, DependencyUnavailableError } from "../errors/appErrors";
+import { isConnectionFailure, isUniqueViolation } from "./errors";
+import { DEPLOY_STATUS, deployed_db, type DeployedDbRow, type NewDeployedDbRow } from "./schema";
+
+export type MetadataDatabase = PgDatabase<PgQueryResultHKT>;
+
+/** Persistence of `deployed_db`. Callers pass sealed passwords; this layer never sees plaintext. */
+export interface DeployedDbStore {
+  /** Claims (host, dbName) with status `deploying`; a concurrent or earlier claim fails. */
+  insertDeploying(row: Omit<NewDeployedDbRow, "id" | "status" | "createdAt">): Promise<DeployedDbRow>;
+  markRunning(id: number): Promise<void>;
+  remove(id: number): Promise<void>;
+  listByUser(userId: number): Promise<DeployedDbRow[]>;
+  findByIdForUser(id: number, userId: number): Promise<DeployedDbRow | undefined>;
+  /** How many other recorded databases on `host` log in as `username`. */
+  countOtherUsersOfRole(host: string, username: string, excludeId: number): Promise<number>;
+  /** Keeps every recorded password of one role on one host in step with the role's real password. */
+  setRolePassword(host: string, username: string, sealedPassword: string): Promise<void>;
+  replacePassword(id: number, expectedPassword: string, sealedPassword: string): Promise<void>;
+}
+
+async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isConnectionFailure(error)) throw new DependencyUnavailableError("The metadata database is unavailable, please try again shortly");
+    throw error;
+  }
+}
+
+export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
+  return {
+    insertDeploying: (row) =>
+      guarded(async () => {
+        try {
+          const [inserted] = await db.insert(deployed_db).values({ ...row, status: DEPLOY_STATUS.deploying }).returning();
+          if (!inserted) throw new Error("insert returned no row");
+          return inserted;
+        } catch (error) {
+          if (isUniqueViolation(error)) throw new DatabaseAlreadyExistsError(row.dbName, row.host);
+          throw error;
+        }
+      }),
+    markRunning: (id) =>
+      guarded(async () => {
+        await db.update(deployed_db).set({ status: DEPLOY_STATUS.running }).where(eq(deployed_db.id, id));
+      }),
+    remove: (id) =>
+      guarded(async () => {
+        await db.delete(deployed_db).where(eq(deployed_db.id, id));
+      }),
+    listByUser: (userId) => guarded(() => db.select().from(deployed_db).where(eq(deployed_db.userId, userId)).orderBy(asc(deployed_db.id))),
+    findByIdForUser: (id, userId) =>
+      guarded(async () => {
+        const [row] = await db
+          .select()
+          .from(deployed_db)
+          .where(and(eq(deployed_db.id, id), eq(deployed_db.userId, userId)));
+        return row;
+      }),
+    countOtherUsersOfRole: (host, username, excludeId) =>
+      guarded(async () => {
+        const [result] = await db
+          .select({ n: count() })
+          .from(deployed_db)
+          .where(and(eq(deployed_db.host, host), eq(deployed_db.username, username), ne(deployed_db.id, excludeId)));
+        return result?.n ?? 0;
+      }),
+    setRolePassword: (host, username, sealedPassword) =>
+      guarded(async () => {
+        await db
+          .update(deployed_db)
+          .set({ password: sealedPassword })
+          .where(and(eq(deployed_db.host, host), eq(deployed_db.username, username)));
+      }),
+    replacePassword: (id, expectedPassword, sealedPassword) =>
+      guarded(async () => {
+        // Compare-and-set: never overwrite a password another request changed meanwhile.
+        await db
+          .update(deployed_db)
+          .set({ password: sealedPassword })
+          .where(and(eq(deployed_db.id, id), sql`${deployed_db.password} = ${expectedPassword}`));
+      }),
+  };
+}

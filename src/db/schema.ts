@@ -1,0 +1,38 @@
+import { index, integer, pgTable, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
+
+/**
+ * Our metadata: one row per database we deployed. Column names are those of the previous
+ * implementation's table so an existing production database is adopted as it is.
+ * `password` holds the sealed (AES-256-GCM) password; legacy plaintext rows are sealed on first read.
+ * `status` is `deploying` while remote work runs, then `running` (or `failed`).
+ */
+export const deployed_db = pgTable(
+  "deployed_db",
+  {
+    id: serial("id").primaryKey(),
+    dbName: varchar("db_name").notNull(),
+    username: varchar("username").notNull(),
+    password: varchar("password").notNull(),
+    host: varchar("host").notNull(),
+    dbType: varchar("db_type").notNull(),
+    vpsId: integer("vps_id").notNull(),
+    userId: integer("user_id").notNull(),
+    status: varchar("status").notNull(),
+    createdAt: timestamp("created_at").defaultNow().notNull(),
+  },
+  (table) => [
+    // One database name per host: the database-level guard against concurrent duplicate deploys.
+    uniqueIndex("deployed_db_host_db_name_key").on(table.host, table.dbName),
+    index("deployed_db_user_id_id_idx").on(table.userId, table.id),
+    index("deployed_db_host_username_idx").on(table.host, table.username),
+  ],
+);
+
+export type DeployedDbRow = typeof deployed_db.$inferSelect;
+export type NewDeployedDbRow = typeof deployed_db.$inferInsert;
+
+export const DEPLOY_STATUS = {
+  deploying: "deploying",
+  running: "running",
+  failed: "failed",
+} as const;

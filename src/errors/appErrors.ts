@@ -1,0 +1,94 @@
+/**
+ * Typed domain errors. Services throw these and know nothing of HTTP;
+ * `http/errorResponses.ts` is the single place that turns them into status codes.
+ */
+export abstract class AppError extends Error {
+  abstract readonly kind: string;
+}
+
+/** The request is malformed or breaks a rule of the contract. */
+export class InvalidRequestError extends AppError {
+  readonly kind = "invalid-request";
+}
+
+/** A database with that name is already recorded on that host. */
+export class DatabaseAlreadyExistsError extends AppError {
+  readonly kind = "already-exists";
+  constructor(dbName: string, host: string) {
+    super(`A database named ${dbName} already exists on ${host}`);
+  }
+}
+
+/** Missing, invalid or expired access token (the platform's contract is HTTP 419). */
+export class AuthenticationError extends AppError {
+  readonly kind = "authentication";
+  constructor(message = "Your session has expired, please log in again") {
+    super(message);
+  }
+}
+
+/** `verifyMachine` refused: the machine does not exist, is not the caller's, or the IP differs. */
+export class MachineAccessDeniedError extends AppError {
+  readonly kind = "machine-access-denied";
+  constructor() {
+    super("Unauthorized access for the machine");
+  }
+}
+
+/** The table-data route reports a failed machine check as "not found" (contract). */
+export class MachineNotVisibleError extends AppError {
+  readonly kind = "machine-not-visible";
+  constructor() {
+    super("Invalid Machine details or you are unauthorized to access this machine");
+  }
+}
+
+export class NotFoundError extends AppError {
+  readonly kind = "not-found";
+}
+
+export class PayloadTooLargeError extends AppError {
+  readonly kind = "payload-too-large";
+  constructor() {
+    super("Request body is too large (limit 1 MiB)");
+  }
+}
+
+/** The machine's stored SSH credentials could not be decrypted. */
+export class MachineCredentialsError extends AppError {
+  readonly kind = "machine-credentials";
+  constructor() {
+    super("The stored credentials of this machine could not be decrypted");
+  }
+}
+
+/** SSH connection could not be established (refused, unreachable, auth failure). */
+export class MachineUnreachableError extends AppError {
+  readonly kind = "machine-unreachable";
+}
+
+/** A remote step ran but failed; `step` names it for the user. */
+export class RemoteStepError extends AppError {
+  readonly kind = "remote-step";
+  constructor(
+    readonly step: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A remote command or connection did not finish within its time limit. */
+export class RemoteTimeoutError extends AppError {
+  readonly kind = "remote-timeout";
+}
+
+/** Our metadata database or the machine registry is unavailable. */
+export class DependencyUnavailableError extends AppError {
+  readonly kind = "dependency-unavailable";
+}
+
+/** The resource is in a state that forbids the operation right now. */
+export class ConflictError extends AppError {
+  readonly kind = "conflict";
+}

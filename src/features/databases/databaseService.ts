@@ -1,0 +1,164 @@
+import type { DeployedDbStore } from "../../db/deployedDbStore";
+import type { DeployedDbRow } from "../../db/schema";
+import type { SecretBox } from "../../crypto/secretBox";
+import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
+import type { MachineRegistry } from "../../machines/machineRegistry";
+import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { verifyMachine } from "../../machines/verifyMachine";
+import { isReservedDatabase, isReservedRole } from "../../postgres/identifiers";
+import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import type { KeyedMutex } from "../../shared/keyedMutex";
+import type { Logger } from "../../shared/logger";
+import type { SSHClient } from "../../ssh/SSHClient";
+import type { SshSessions } from "../../ssh/sshSessions";
+
+/** Proves a freshly deployed database accepts its owner's login over the network. */
+export type DatabaseProbe = (connection: { host: string; port: number; user: string; password: string; database: string }) => Promise<void>;
+
+export interface DatabaseServiceDeps {
+  store: DeployedDbStore;
+  registry: MachineRegistry;
+  sessions: SshSessions;
+  secretBox: SecretBox;
+  encryptionKey: string;
+  login: SshLoginSettings;
+  remote: RemoteSettings;
+  hostLocks: KeyedMutex;
+  probe: DatabaseProbe;
+  logger: Logger;
+}
+
+export interface DeployRequest {
+  vpsId: number;
+  vpsIp: string;
+  dbName: string;
+  userName: string;
+  password: string;
+}
+
+export interface DeployResult {
+  id: number;
+  host: string;
+  port: number;
+  connectionString: string;
+}
+
+/** A row as the owner sees it, with the password opened. */
+export interface DatabaseView {
+  id: number;
+  dbName: string;
+  username: string;
+  password: string;
+  host: string;
+  dbType: string;
+  vpsId: number;
+  userId: number;
+  status: string;
+  createdAt: string;
+}
+
+function connectionString(user: string, password: string, host: string, port: number, dbName: string): string {
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  return `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}/${dbName}`;
+}
+
+export function createDatabaseService(deps: DatabaseServiceDeps) {
+  const { store, registry, sessions, secretBox, logger } = deps;
+
+  const helperFor = (ssh: SSHClient, host: string) =>
+    new PostgresSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("remote.step", { host, step }));
+
+  async function deploy(userId: number, request: DeployRequest): Promise<DeployResult> {
+    if (isReservedDatabase(request.dbName)) throw new InvalidRequestError(`${request.dbName} is a reserved database name`);
+    if (isReservedRole(request.userName)) throw new InvalidRequestError(`${request.userName} is a reserved role name`);
+
+    const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
+    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+    const sealedPassword = secretBox.seal(request.password);
+    const row = await store.insertDeploying({
+      dbName: request.dbName,
+      username: request.userName,
+      password: sealedPassword,
+      host: machine.ip,
+      dbType: "postgres",
+      vpsId: machine.id,
+      userId,
+    });
+
+    const spec = { dbName: request.dbName, userName: request.userName, password: request.password };
+    try {
+      return await deps.hostLocks.run(machine.ip, () =>
+        sessions.withSession(target, async (ssh) => {
+          const helper = helperFor(ssh, machine.ip);
+          const outcome = await helper.deploy(spec);
+          try {
+            await deps.probe({ host: machine.ip, port: outcome.port, user: request.userName, password: request.password, database: request.dbName });
+          } catch {
+            await helper.rollback({ ...spec, ...outcome });
+            throw new RemoteStepError("verify", `The database was created but does not accept logins on ${machine.ip}:${outcome.port}`);
+          }
+          // An existing role got the new password: every recorded row of that role must agree.
+          if (!outcome.createdRole) await store.setRolePassword(machine.ip, request.userName, sealedPassword);
+          await store.markRunning(row.id);
+          logger.info("database.deployed", { id: row.id, host: machine.ip, userId });
+          return {
+            id: row.id,
+            host: machine.ip,
+            port: outcome.port,
+            connectionString: connectionString(request.userName, request.password, machine.ip, outcome.port, request.dbName),
+          };
+        }),
+      );
+    } catch (error) {
+      await store.remove(row.id).catch((cleanupError: unknown) => {
+        logger.error("deploy.cleanup_failed", { id: row.id, reason: cleanupError instanceof Error ? cleanupError.message : "unknown" });
+      });
+      throw error;
+    }
+  }
+
+  async function remove(userId: number, id: number): Promise<void> {
+    const row = await store.findByIdForUser(id, userId);
+    if (!row) throw new NotFoundError("Database not found");
+    if (row.status === "deploying") throw new ConflictError("This database is still being deployed, try again when it is running");
+    const machine = await verifyMachine(registry, row.vpsId, userId, row.host);
+    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+    const roleSharedWith = await store.countOtherUsersOfRole(row.host, row.username, row.id);
+    const dropRole = roleSharedWith === 0 && !isReservedRole(row.username) ? row.username : undefined;
+
+    await deps.hostLocks.run(machine.ip, () =>
+      sessions.withSession(target, (ssh) => helperFor(ssh, machine.ip).dropDatabase(row.dbName, dropRole)),
+    );
+    await store.remove(row.id);
+    logger.info("database.deleted", { id: row.id, host: row.host, userId, droppedRole: Boolean(dropRole) });
+  }
+
+  async function openPassword(row: DeployedDbRow): Promise<string> {
+    if (secretBox.isSealed(row.password)) return secretBox.open(row.password);
+    // Written in plaintext by the previous implementation: seal it now, keep answering.
+    await store.replacePassword(row.id, row.password, secretBox.seal(row.password));
+    return row.password;
+  }
+
+  async function list(userId: number): Promise<DatabaseView[]> {
+    const rows = await store.listByUser(userId);
+    return Promise.all(
+      rows.map(async (row) => ({
+        id: row.id,
+        dbName: row.dbName,
+        username: row.username,
+        password: await openPassword(row),
+        host: row.host,
+        dbType: row.dbType,
+        vpsId: row.vpsId,
+        userId: row.userId,
+        status: row.status,
+        createdAt: row.createdAt.toISOString(),
+      })),
+    );
+  }
+
+  return { deploy, remove, list };
+}
+
+export type DatabaseService = ReturnType<typeof createDatabaseService>;

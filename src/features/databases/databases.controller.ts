@@ -1,0 +1,36 @@
+import { Elysia } from "elysia";
+import { checkAuth } from "../../auth/checkAuth";
+import { InvalidRequestError } from "../../errors/appErrors";
+import { toMachineId } from "../../http/commonModels";
+import type { DatabaseService } from "./databaseService";
+import { DatabaseIdParams, DeployBody } from "./databases.model";
+
+export function databasesController(service: DatabaseService, accessTokenSecret: string) {
+  return new Elysia()
+    .use(checkAuth(accessTokenSecret))
+    .post(
+      "/deploy-postgres",
+      async ({ body, userId }) => {
+        const result = await service.deploy(userId, {
+          vpsId: toMachineId(body.vpsId),
+          vpsIp: body.vpsIp,
+          dbName: body.dbName,
+          userName: body.userName,
+          password: body.password,
+        });
+        return { status: 200, message: "Postgres deployment started successfully", id: result.id, connectionString: result.connectionString };
+      },
+      { body: DeployBody },
+    )
+    .delete(
+      "/delete-db/:id",
+      async ({ params, userId }) => {
+        const id = Number(params.id);
+        if (id > 2_147_483_647) throw new InvalidRequestError("Database id must be a positive integer");
+        await service.remove(userId, id);
+        return { status: 200, message: "Database deleted successfully" };
+      },
+      { params: DatabaseIdParams },
+    )
+    .get("/get-db", async ({ userId }) => ({ status: 200, data: await service.list(userId) }));
+}

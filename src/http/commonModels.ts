@@ -1,0 +1,22 @@
+import { t } from "elysia";
+import { IDENTIFIER_MAX_BYTES, IDENTIFIER_PATTERN } from "../postgres/identifiers";
+
+/** Request fields shared by several routes, declared once with Elysia's `t`. */
+export const identifier = (field: string) =>
+  t.String({
+    pattern: IDENTIFIER_PATTERN,
+    maxLength: IDENTIFIER_MAX_BYTES,
+    error: `${field} must start with a letter or underscore and contain only letters, digits and underscores (at most ${IDENTIFIER_MAX_BYTES} characters)`,
+  });
+
+export const machineId = t.Union([t.Integer({ minimum: 1, maximum: 2_147_483_647 }), t.String({ pattern: "^[1-9][0-9]{0,9}$" })], {
+  error: "vpsId must be a positive integer",
+});
+
+export const machineIp = t.String({ minLength: 1, maxLength: 100, error: "vpsIp must be the machine's address" });
+
+/** The registry's ids are 32-bit serials; anything larger cannot name a machine. */
+export function toMachineId(value: string | number): number {
+  const n = typeof value === "number" ? value : Number(value);
+  return n <= 2_147_483_647 ? n : 0;
+}

@@ -1,0 +1,69 @@
+import { Elysia, ValidationError } from "elysia";
+import { AppError } from "../errors/appErrors";
+import type { Logger } from "../shared/logger";
+
+/** The one place where errors become HTTP statuses. Bodies are always `{ message }`. */
+const STATUS_BY_KIND: Record<string, number> = {
+  "invalid-request": 400,
+  "already-exists": 400,
+  authentication: 419,
+  "machine-access-denied": 403,
+  "machine-not-visible": 404,
+  "not-found": 404,
+  conflict: 409,
+  "payload-too-large": 413,
+  "machine-credentials": 500,
+  "machine-unreachable": 502,
+  "remote-step": 502,
+  "remote-timeout": 504,
+  "dependency-unavailable": 503,
+};
+
+export interface HttpError {
+  status: number;
+  message: string;
+}
+
+export function toHttpError(error: AppError): HttpError {
+  return { status: STATUS_BY_KIND[error.kind] ?? 500, message: error.message };
+}
+
+/** A short sentence naming the offending field, never an echo of the value. */
+export function validationMessage(error: Readonly<ValidationError>): string {
+  const first = error.all[0];
+  const custom = first && "schema" in first ? (first.schema as { error?: unknown }).error : undefined;
+  if (typeof custom === "string") return custom;
+  const field = first && "path" in first && typeof first.path === "string" ? first.path.replace(/^\//, "").replaceAll("/", ".") : "";
+  if (!field) return "Invalid request body";
+  return `Invalid or missing field: ${field}`;
+}
+
+export function errorResponses(logger: Logger) {
+  return new Elysia({ name: "errorResponses" }).onError({ as: "global" }, ({ code, error, set, request }) => {
+    const reply = (status: number, message: string) => {
+      set.status = status;
+      set.headers["content-type"] = "application/json; charset=utf-8";
+      return { message };
+    };
+    if (error instanceof AppError) {
+      const { status, message } = toHttpError(error);
+      if (status >= 500) logger.warn("request.failed", { kind: error.kind, status, path: new URL(request.url).pathname, reason: error.message });
+      return reply(status, message);
+    }
+    switch (code) {
+      case "VALIDATION":
+        return reply(400, validationMessage(error));
+      case "PARSE":
+        return reply(400, "Request body is not valid JSON");
+      case "NOT_FOUND":
+        return reply(404, "Route not found");
+      case "INVALID_COOKIE_SIGNATURE":
+        return reply(419, "Access token is invalid or expired");
+      default: {
+        const name = error instanceof Error ? error.name : "unknown";
+        logger.error("request.crashed", { path: new URL(request.url).pathname, error: name, reason: error instanceof Error ? error.message : String(code) });
+        return reply(500, "Internal server error");
+      }
+    }
+  });
+}

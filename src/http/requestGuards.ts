@@ -1,0 +1,22 @@
+import { Elysia } from "elysia";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * Security headers on every answer, and the 1 MiB body limit enforced before parsing
+ * (Bun's own maxRequestBodySize backs it up for bodies without Content-Length).
+ */
+export function requestGuards() {
+  return new Elysia({ name: "requestGuards" }).onRequest(({ request, set }) => {
+    set.headers["x-content-type-options"] = "nosniff";
+    set.headers["x-frame-options"] = "DENY";
+    set.headers["cache-control"] = "no-store";
+    set.headers["referrer-policy"] = "no-referrer";
+    set.headers["content-security-policy"] = "default-src 'none'; frame-ancestors 'none'";
+    const length = Number(request.headers.get("content-length") ?? "0");
+    if (length > MAX_BODY_BYTES) {
+      set.status = 413;
+      return { message: "Request body is too large (limit 1 MiB)" };
+    }
+  });
+}

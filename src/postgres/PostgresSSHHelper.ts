@@ -1,0 +1,133 @@
+import { NotFoundError, RemoteStepError } from "../errors/appErrors";
+import type { CommandResult, SSHClient } from "../ssh/SSHClient";
+import { readMarkers, sectionAfter } from "./scriptOutput";
+import {
+  bashScriptCommand,
+  deployScript,
+  dropDatabaseSql,
+  psqlAsPostgresCommand,
+  roleAndDatabaseSql,
+  tableDataSql,
+  tablesListSql,
+  type RoleAndDatabaseSpec,
+} from "./remoteScripts";
+import { decodeRows, parseColumns, parseCsv, type TableColumn, type TableRow } from "./tableValues";
+
+export interface RemoteSettings {
+  sshUser: string;
+  commandTimeoutMs: number;
+  installTimeoutMs: number;
+}
+
+export interface DeployOutcome {
+  port: number;
+  createdRole: boolean;
+  createdDatabase: boolean;
+}
+
+export interface TableData {
+  columns: TableColumn[];
+  rows: TableRow[];
+}
+
+export type StepLogger = (event: { step: string; host: string }) => void;
+
+/** What each deploy step is called when we tell a user it failed. */
+const STEP_NAMES: Record<string, string> = {
+  lock: "waiting for other deployments on the machine",
+  detect: "checking for PostgreSQL",
+  install: "installing PostgreSQL",
+  cluster: "preparing the PostgreSQL cluster",
+  start: "starting PostgreSQL",
+  database: "creating the role and database",
+  "remote-access": "opening remote access",
+  restart: "restarting PostgreSQL",
+  reload: "reloading PostgreSQL",
+  verify: "verifying remote access",
+};
+
+/** PostgreSQL operations on one machine, over one SSH connection. Knows nothing of HTTP. */
+export class PostgresSSHHelper {
+  constructor(
+    private readonly ssh: SSHClient,
+    private readonly settings: RemoteSettings,
+    private readonly host: string,
+    private readonly logStep: StepLogger = () => undefined,
+  ) {}
+
+  /**
+   * Installs/starts PostgreSQL as needed, creates role and database, opens remote access.
+   * If a step fails after something was created, that is dropped again before throwing.
+   */
+  async deploy(spec: RoleAndDatabaseSpec): Promise<DeployOutcome> {
+    const script = deployScript({ roleAndDatabaseSql: roleAndDatabaseSql(spec) });
+    let seen = "";
+    const result = await this.ssh.exec(bashScriptCommand(this.settings.sshUser), {
+      stdin: script,
+      timeoutMs: this.settings.commandTimeoutMs,
+      onStdout: (chunk, control) => {
+        seen += chunk;
+        for (const match of chunk.matchAll(/^@@STEP (\S+)$/gm)) {
+          const step = match[1] ?? "";
+          this.logStep({ step, host: this.host });
+          // Only a package installation may legitimately take minutes.
+          if (step === "install") control.extendTimeout(this.settings.installTimeoutMs);
+          else control.extendTimeout(this.settings.commandTimeoutMs);
+        }
+      },
+    });
+    const markers = readMarkers(result.stdout || seen);
+    const created = { createdRole: markers.created.has("role"), createdDatabase: markers.created.has("database") };
+    const port = Number(markers.result.get("port"));
+    if (result.exitCode === 0 && Number.isInteger(port) && port > 0) return { port, ...created };
+
+    await this.rollback({ ...spec, ...created });
+    const step = markers.lastStep ?? "connect";
+    const reason = markers.failure ? `: ${markers.failure}` : "";
+    throw new RemoteStepError(step, `Deployment failed while ${STEP_NAMES[step] ?? step}${reason}`);
+  }
+
+  /** Drops whatever a failed deploy created, and nothing else. */
+  async rollback(spec: { dbName: string; userName: string; createdRole: boolean; createdDatabase: boolean }): Promise<void> {
+    if (!spec.createdRole && !spec.createdDatabase) return;
+    const sql = dropDatabaseSql({
+      dbName: spec.createdDatabase ? spec.dbName : undefined,
+      dropRole: spec.createdRole ? spec.userName : undefined,
+    });
+    await this.runPsql(sql, "rollback", "rolling back the partial deployment");
+  }
+
+  /** Ends its sessions and drops the database; then the role, when asked to. */
+  async dropDatabase(dbName: string, dropRole?: string): Promise<void> {
+    await this.runPsql(dropDatabaseSql({ dbName, dropRole }), "drop", "dropping the database");
+  }
+
+  async getTablesList(dbName: string): Promise<string[]> {
+    const stdout = await this.runPsql(tablesListSql(dbName), "tables", "listing the tables");
+    this.throwIfMissing(stdout, dbName);
+    return parseCsv(sectionAfter(stdout, "@@ROWS") ?? "").map((fields) => fields[0] ?? "");
+  }
+
+  async getTableData(dbName: string, tableName: string): Promise<TableData> {
+    const stdout = await this.runPsql(tableDataSql(dbName, tableName), "table-data", "reading the table");
+    this.throwIfMissing(stdout, dbName, tableName);
+    const columns = parseColumns(sectionAfter(stdout, "@@COLUMNS", "@@ROWS") ?? "");
+    const rows = decodeRows(sectionAfter(stdout, "@@ROWS") ?? "", columns);
+    return { columns: columns.map(({ name, type }) => ({ name, type })), rows };
+  }
+
+  private throwIfMissing(stdout: string, dbName: string, tableName?: string): void {
+    const missing = readMarkers(stdout).missing;
+    if (missing === "database") throw new NotFoundError(`Database ${dbName} does not exist on the machine`);
+    if (missing === "table") throw new NotFoundError(`Table ${tableName ?? ""} does not exist in ${dbName}`);
+  }
+
+  private async runPsql(sql: string, step: string, doing: string): Promise<string> {
+    const result: CommandResult = await this.ssh.exec(psqlAsPostgresCommand(), {
+      stdin: sql,
+      timeoutMs: this.settings.commandTimeoutMs,
+    });
+    if (result.exitCode !== 0) throw new RemoteStepError(step, `PostgreSQL on the machine failed while ${doing}`);
+    return result.stdout;
+  }
+}

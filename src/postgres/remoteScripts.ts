@@ -1,0 +1,257 @@
+import { quoteIdent, quoteLiteral, quoteShell } from "./identifiers";
+
+/**
+ * Every command and script the service runs on a VPS is built here, from validated
+ * identifiers, so the whole remote surface can be reviewed in one file.
+ *
+ * Conventions:
+ * - Secrets never appear in a command line: scripts travel over the SSH channel's stdin,
+ *   and SQL holding a password is embedded base64-encoded and piped into psql by the
+ *   shell's builtin printf (no process argument list ever holds it).
+ * - Scripts print progress markers on stdout (`@@STEP name`, `@@CREATED what`,
+ *   `@@RESULT key=value`, `@@MISSING what`, `@@ROWS`); tool output goes to stderr.
+ */
+
+/** Runs a psql script (read from stdin) as the `postgres` superuser through peer authentication. */
+export function psqlAsPostgresCommand(database = "postgres"): string {
+  const args = `psql -X -q -v ON_ERROR_STOP=1 -d ${quoteShell(database)}`;
+  // sudo is the norm; runuser covers minimal images without sudo. `cd /tmp` avoids
+  // "could not change directory" noise when postgres cannot read root's home.
+  return `cd /tmp 2>/dev/null || cd /; if command -v sudo >/dev/null 2>&1; then exec sudo -n -u postgres -- ${args}; else exec runuser -u postgres -- ${args}; fi`;
+}
+
+/** The command that receives a bash script on stdin (non-root SSH users go through sudo). */
+export function bashScriptCommand(sshUser: string): string {
+  return sshUser === "root" ? "bash -s" : "sudo -n bash -s";
+}
+
+const SESSION_SAFETY_SQL = [
+  "SET standard_conforming_strings = on;",
+  // Keep passwords out of the VPS's server log whatever its logging settings are.
+  "SET log_statement = 'none';",
+  "SET log_min_error_statement = 'panic';",
+  "SET log_min_duration_statement = -1;",
+].join("\n");
+
+export interface RoleAndDatabaseSpec {
+  dbName: string;
+  userName: string;
+  password: string;
+}
+
+/** psql script: create (or update) the login role, create the database if missing, grant. */
+export function roleAndDatabaseSql({ dbName, userName, password }: RoleAndDatabaseSpec): string {
+  const role = quoteIdent(userName);
+  const db = quoteIdent(dbName);
+  return `${SESSION_SAFETY_SQL}
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(userName)}) AS zsl_create_role \\gset
+\\if :zsl_create_role
+CREATE ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
+\\echo @@CREATED role
+\\else
+ALTER ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
+\\endif
+SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)}) AS zsl_create_db \\gset
+\\if :zsl_create_db
+CREATE DATABASE ${db} OWNER ${role};
+\\echo @@CREATED database
+\\endif
+GRANT ALL PRIVILEGES ON DATABASE ${db} TO ${role};
+`;
+}
+
+export interface DropSpec {
+  dbName?: string;
+  /** Drop this role too (only when no other recorded database on the host uses it). */
+  dropRole?: string;
+}
+
+/** psql script: end sessions, drop the database if present, then optionally the role. */
+export function dropDatabaseSql({ dbName, dropRole }: DropSpec): string {
+  const lines = [SESSION_SAFETY_SQL];
+  if (dbName) {
+    lines.push(
+      // Refuse new sessions first so none can slip in between terminate and drop.
+      `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)}) AS zsl_db_exists \\gset`,
+      "\\if :zsl_db_exists",
+      `ALTER DATABASE ${quoteIdent(dbName)} WITH ALLOW_CONNECTIONS false;`,
+      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE datname = ${quoteLiteral(dbName)} AND pid <> pg_backend_pid() \\gset`,
+      `DROP DATABASE IF EXISTS ${quoteIdent(dbName)};`,
+      "\\endif",
+    );
+  }
+  if (dropRole) {
+    lines.push(
+      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE usename = ${quoteLiteral(dropRole)} AND pid <> pg_backend_pid() \\gset`,
+      `DROP ROLE IF EXISTS ${quoteIdent(dropRole)};`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** psql script: the names of the tables of one schema, as CSV after an `@@ROWS` marker. */
+export function tablesListSql(dbName: string, schema = "public"): string {
+  return `${connectOrReportMissing(dbName)}
+\\echo @@ROWS
+COPY (SELECT table_name FROM information_schema.tables WHERE table_schema = ${quoteLiteral(schema)} ORDER BY table_name) TO STDOUT WITH (FORMAT csv);
+`;
+}
+
+/**
+ * psql script: the columns of a table (name, type, type oid) as CSV after `@@COLUMNS`,
+ * then its rows as CSV after `@@ROWS`. Every value is sent as text prefixed with `v`, so
+ * NULL (an empty field) can never be confused with an empty string (`v`).
+ */
+export function tableDataSql(dbName: string, tableName: string, schema = "public"): string {
+  const qualified = `${quoteIdent(schema)}.${quoteIdent(tableName)}`;
+  return `${connectOrReportMissing(dbName)}
+SELECT to_regclass(${quoteLiteral(qualified)}) IS NOT NULL AS zsl_table_exists \\gset
+\\if :zsl_table_exists
+\\else
+\\echo @@MISSING table
+\\quit
+\\endif
+\\echo @@COLUMNS
+COPY (SELECT a.attname, format_type(a.atttypid, a.atttypmod), COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)
+      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = ${quoteLiteral(qualified)}::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY a.attnum) TO STDOUT WITH (FORMAT csv);
+\\echo @@ROWS
+SELECT format('COPY (SELECT %s FROM %s) TO STDOUT WITH (FORMAT csv)',
+              COALESCE(string_agg(format('''v'' || %I::text', a.attname), ', ' ORDER BY a.attnum), ''),
+              ${quoteLiteral(qualified)})
+  FROM pg_attribute a
+ WHERE a.attrelid = ${quoteLiteral(qualified)}::regclass AND a.attnum > 0 AND NOT a.attisdropped \\gexec
+`;
+}
+
+function connectOrReportMissing(dbName: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)} AND datallowconn) AS zsl_db_exists \\gset
+\\if :zsl_db_exists
+\\else
+\\echo @@MISSING database
+\\quit
+\\endif
+\\c ${dbName}`;
+}
+
+export interface DeployScriptOptions {
+  roleAndDatabaseSql: string;
+}
+
+/**
+ * The whole deployment as one idempotent bash script: install PostgreSQL when missing,
+ * make sure a cluster exists and runs, create role and database, open remote access,
+ * and verify. A machine that is already set up changes nothing but the role and database.
+ */
+export function deployScript({ roleAndDatabaseSql }: DeployScriptOptions): string {
+  const sqlBase64 = Buffer.from(roleAndDatabaseSql, "utf8").toString("base64");
+  return `set -u
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+HBA_V4='host all all 0.0.0.0/0 scram-sha-256'
+HBA_V6='host all all ::/0 scram-sha-256'
+MARK='# managed by Zyotra Storage Layer'
+
+step() { printf '@@STEP %s\\n' "$1"; }
+fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
+as_postgres() { if command -v sudo >/dev/null 2>&1; then sudo -n -u postgres -- "$@"; else runuser -u postgres -- "$@"; fi; }
+psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres "$@"; }
+backup_once() { [ -e "$1.zyotra.bak" ] || cp -p "$1" "$1.zyotra.bak" || fail "could not back up $1"; }
+
+main() {
+  cd /tmp 2>/dev/null || cd /
+
+  step lock
+  # Serialises configuration changes when several deploys reach one machine at once.
+  if command -v flock >/dev/null 2>&1 && mkdir -p /run/lock 2>/dev/null; then
+    exec 9>>/run/lock/zyotra-storage-layer.lock || fail "could not open the lock file"
+    flock -w 300 9 || fail "another deployment kept the machine busy for too long"
+  fi
+
+  step detect
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    step install
+    apt-get update -q >&2 || fail "apt-get update failed"
+    apt-get install -y -q postgresql postgresql-contrib >&2 || fail "apt-get install postgresql failed"
+  fi
+
+  step cluster
+  line=$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 { print; exit }')
+  [ -n "$line" ] || line=$(pg_lsclusters -h 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$line" ]; then
+    ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    pg_createcluster "$ver" main >&2 || fail "pg_createcluster failed"
+    line=$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { print; exit }')
+  fi
+  [ -n "$line" ] || fail "no PostgreSQL cluster found"
+  set -- $line
+  PG_VER=$1 PG_CLUSTER=$2 PG_PORT=$3
+
+  step start
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    unit="postgresql@$PG_VER-$PG_CLUSTER"
+    svc_running() { systemctl is-active --quiet "$unit"; }
+    svc() { systemctl "$1" "$unit" >&2; }
+  else
+    svc_running() { pg_ctlcluster "$PG_VER" "$PG_CLUSTER" status >/dev/null 2>&1; }
+    svc() { pg_ctlcluster "$PG_VER" "$PG_CLUSTER" "$1" >&2; }
+  fi
+  svc_running || svc start || fail "PostgreSQL did not start"
+  pg_isready -q -p "$PG_PORT" -t 30 || fail "PostgreSQL is not accepting connections"
+
+  step database
+  printf '%s' '${sqlBase64}' | base64 -d | psql_admin || fail "creating the role and database failed"
+
+  step remote-access
+  conf=$(psql_admin -tAc 'SHOW config_file') && hba=$(psql_admin -tAc 'SHOW hba_file') || fail "could not locate the configuration files"
+  need_restart= need_reload=
+  active=$(grep -cE '^[[:space:]]*listen_addresses[[:space:]]*=' "$conf")
+  wanted=$(grep -cE "^[[:space:]]*listen_addresses[[:space:]]*=[[:space:]]*'\\\\*'[[:space:]]*(#.*)?$" "$conf")
+  if [ "$active" != 1 ] || [ "$wanted" != 1 ]; then
+    tmp=$(mktemp) || fail "mktemp failed"
+    sed -E 's/^([[:space:]]*listen_addresses[[:space:]]*=)/#\\1/' "$conf" > "$tmp" && printf "listen_addresses = '*'    %s\\n" "$MARK" >> "$tmp" || fail "could not edit $conf"
+    backup_once "$conf"
+    cat "$tmp" > "$conf" || fail "could not write $conf"
+    rm -f "$tmp"
+  fi
+  [ "$(psql_admin -tAc 'SHOW listen_addresses')" = '*' ] || need_restart=1
+
+  tmp=$(mktemp) || fail "mktemp failed"
+  awk -v a="$HBA_V4" -v b="$HBA_V6" '
+    { norm = $0; sub(/#.*/, "", norm); gsub(/[[:space:]]+/, " ", norm); sub(/^ /, "", norm); sub(/ $/, "", norm) }
+    norm == a { if (seen_a++) next }
+    norm == b { if (seen_b++) next }
+    { print }
+    END { if (!seen_a) print a; if (!seen_b) print b }' "$hba" > "$tmp" || fail "could not edit $hba"
+  if ! cmp -s "$tmp" "$hba"; then
+    backup_once "$hba"
+    cat "$tmp" > "$hba" || fail "could not write $hba"
+    need_reload=1
+  fi
+  rm -f "$tmp"
+
+  if [ -n "$need_restart" ]; then
+    step restart
+    svc restart || fail "PostgreSQL did not restart"
+  elif [ -n "$need_reload" ]; then
+    step reload
+    loaded=$(psql_admin -tAc 'SELECT pg_conf_load_time()')
+    svc reload || fail "PostgreSQL did not reload its configuration"
+    # A reload is only signalled; wait (bounded) until the server has really re-read it.
+    tries=0
+    while [ "$(psql_admin -tAc 'SELECT pg_conf_load_time()')" = "$loaded" ]; do
+      tries=$((tries + 1))
+      [ "$tries" -le 100 ] || fail "PostgreSQL did not apply the new pg_hba.conf"
+      sleep 0.05
+    done
+  fi
+
+  step verify
+  pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || fail "PostgreSQL does not accept TCP connections"
+  [ "$(psql_admin -tAc 'SHOW listen_addresses')" = '*' ] || fail "listen_addresses is overridden by another configuration file"
+  printf '@@RESULT port=%s\\n' "$PG_PORT"
+}
+
+main </dev/null
+`;
+}

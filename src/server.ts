@@ -1,0 +1,69 @@
+import { drizzle } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import { createApp } from "./app";
+import type { AppConfig } from "./config/env";
+import { createDeployedDbStore } from "./db/deployedDbStore";
+import { startAdminSocket } from "./devMode/adminSocket";
+import { loadOrCreateDevSecrets } from "./devMode/devSecrets";
+import { openEmbeddedDatabase } from "./devMode/embeddedDatabase";
+import { createSqlMachineRegistry } from "./machines/machineRegistry";
+import { MAX_BODY_BYTES } from "./http/requestGuards";
+import type { Logger } from "./shared/logger";
+import { createDirectSessions } from "./ssh/sshSessions";
+
+export interface RunningServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Wires real dependencies for the configured mode and starts listening. */
+export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
+  const closers: Array<() => Promise<void> | void> = [];
+  let wiring: Pick<Parameters<typeof createApp>[0], "store" | "registry" | "accessTokenSecret" | "encryptionKey">;
+
+  if (config.databases.mode === "external") {
+    const metadataPool = new pg.Pool({ connectionString: config.databases.metadataUrl, max: 10, connectionTimeoutMillis: 5_000 });
+    const registryPool = new pg.Pool({ connectionString: config.databases.registryUrl, max: 10, connectionTimeoutMillis: 5_000 });
+    // Idle clients can fail when a database restarts; the pool replaces them, the process must not die.
+    metadataPool.on("error", (error) => logger.warn("metadata_pool.error", { reason: error.message }));
+    registryPool.on("error", (error) => logger.warn("registry_pool.error", { reason: error.message }));
+    closers.push(() => metadataPool.end(), () => registryPool.end());
+    wiring = {
+      store: createDeployedDbStore(drizzle(metadataPool)),
+      registry: createSqlMachineRegistry(registryPool),
+      accessTokenSecret: config.accessTokenSecret ?? "",
+      encryptionKey: config.encryptionKey ?? "",
+    };
+  } else {
+    const { dataDir } = config.databases;
+    const { secrets, created } = loadOrCreateDevSecrets(dataDir);
+    const accessTokenSecret = config.accessTokenSecret ?? secrets.ACCESS_TOKEN_SECRET;
+    const encryptionKey = config.encryptionKey ?? secrets.ENCRYPTION_KEY;
+    if (created) logger.warn("dev.secrets_generated", { file: `${dataDir}/secrets.json`, note: "zero-config mode: never use these in production" });
+    const embedded = await openEmbeddedDatabase(dataDir);
+    const admin = startAdminSocket(dataDir, embedded.registry, encryptionKey);
+    closers.push(() => admin.stop(), () => embedded.close());
+    wiring = {
+      store: createDeployedDbStore(embedded.metadata),
+      registry: createSqlMachineRegistry(embedded.registry),
+      accessTokenSecret,
+      encryptionKey,
+    };
+    logger.warn("dev.embedded_database", { dataDir, note: "zero-config mode with embedded PGlite; set the database URLs for production" });
+  }
+
+  const sessions = createDirectSessions(config.ssh.connectTimeoutMs);
+  closers.push(() => sessions.closeAll());
+  const app = createApp({ ...wiring, corsOrigins: config.corsOrigins, ssh: config.ssh, sessions, logger });
+  app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024 });
+  const port = app.server?.port ?? config.port;
+  logger.info("server.listening", { port, mode: config.databases.mode });
+
+  return {
+    port,
+    async stop() {
+      await app.stop();
+      for (const close of closers.reverse()) await close();
+    },
+  };
+}

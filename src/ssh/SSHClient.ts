@@ -1,0 +1,186 @@
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { MachineUnreachableError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
+
+export interface SSHConnectOptions {
+  host: string;
+  port: number;
+  username: string;
+  password?: string;
+  privateKey?: string;
+  connectTimeoutMs: number;
+  /** Called with the server's host key; return false to refuse the connection. */
+  hostVerifier?: (key: Buffer) => boolean;
+}
+
+export interface CommandResult {
+  command: string;
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface CommandControl {
+  /** Restart the command's timer with a new budget (e.g. when a long install begins). */
+  extendTimeout(ms: number): void;
+}
+
+export interface ExecOptions {
+  /** Fed to the command's stdin, then stdin is closed. The only way secrets travel. */
+  stdin?: string;
+  timeoutMs: number;
+  /** Live output, for progress logs. */
+  onLog?: (chunk: string, stream: "stdout" | "stderr") => void;
+  onStdout?: (chunk: string, control: CommandControl) => void;
+}
+
+const STDERR_LIMIT = 64 * 1024;
+
+/** Thin promise wrapper over an ssh2 connection. */
+export class SSHClient {
+  private readonly client = new Client();
+  private closed = false;
+
+  constructor(private readonly options: SSHConnectOptions) {
+    this.client.on("close", () => {
+      this.closed = true;
+    });
+    // An error after the handshake surfaces through the pending exec; never crash the process.
+    this.client.on("error", () => undefined);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  connect(): Promise<void> {
+    const { host, port, username, password, privateKey, connectTimeoutMs, hostVerifier } = this.options;
+    return new Promise((resolve, reject) => {
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: Error & { level?: string }) => {
+        cleanup();
+        this.closed = true;
+        if (/timed out/i.test(error.message)) {
+          reject(new RemoteTimeoutError(`Could not connect to ${host}:${port} within ${connectTimeoutMs} ms`));
+        } else if (error.level === "client-authentication") {
+          reject(new MachineUnreachableError(`SSH login to ${host} was refused (check the machine's credentials)`));
+        } else if (error.level === "client-host-key" || /host key/i.test(error.message)) {
+          reject(new MachineUnreachableError(`The SSH host key of ${host} was not accepted`));
+        } else {
+          reject(new MachineUnreachableError(`Could not connect to ${host}:${port} over SSH`));
+        }
+      };
+      const cleanup = () => {
+        this.client.off("ready", onReady);
+        this.client.off("error", onError);
+      };
+      this.client.once("ready", onReady);
+      this.client.once("error", onError);
+      const config: ConnectConfig = {
+        host,
+        port,
+        username,
+        readyTimeout: connectTimeoutMs,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 3,
+      };
+      if (privateKey) config.privateKey = privateKey;
+      if (password) config.password = password;
+      if (hostVerifier) config.hostVerifier = hostVerifier;
+      this.client.connect(config);
+    });
+  }
+
+  exec(command: string, options: ExecOptions): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new MachineUnreachableError(`The SSH connection to ${this.options.host} is closed`));
+        return;
+      }
+      this.client.exec(command, (error, channel) => {
+        if (error) {
+          reject(new MachineUnreachableError(`Could not open an SSH channel to ${this.options.host}`));
+          return;
+        }
+        this.collect(command, channel, options).then(resolve, reject);
+      });
+    });
+  }
+
+  private collect(command: string, channel: ClientChannel, options: ExecOptions): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      let stdout = "";
+      let stderr = "";
+      let exitCode: number | null = null;
+      let settled = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+
+      const settle = (outcome: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        outcome();
+      };
+      const armTimer = (ms: number) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          settle(() => reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(ms / 1000)} s`)));
+          // Closing the channel makes sshd hang up on the remote process.
+          channel.close();
+        }, ms);
+      };
+      const control: CommandControl = { extendTimeout: armTimer };
+      armTimer(options.timeoutMs);
+
+      channel.setEncoding("utf8");
+      channel.stderr.setEncoding("utf8");
+      channel.on("data", (chunk: string) => {
+        stdout += chunk;
+        options.onLog?.(chunk, "stdout");
+        options.onStdout?.(chunk, control);
+      });
+      channel.stderr.on("data", (chunk: string) => {
+        stderr += chunk;
+        if (stderr.length > STDERR_LIMIT) stderr = stderr.slice(-STDERR_LIMIT);
+        options.onLog?.(chunk, "stderr");
+      });
+      channel.on("exit", (code: number | null) => {
+        exitCode = code;
+      });
+      channel.on("error", () => {
+        settle(() => reject(new MachineUnreachableError(`The SSH channel to ${this.options.host} failed`)));
+      });
+      channel.on("close", () => {
+        settle(() => {
+          if (exitCode === null) {
+            reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
+          } else {
+            resolve({ command, stdout, stderr, exitCode });
+          }
+        });
+      });
+      channel.end(options.stdin ?? "");
+    });
+  }
+
+  /** Runs commands one after another, stopping at the first non-zero exit. */
+  async runSequential(commands: string[], options: ExecOptions): Promise<CommandResult[]> {
+    const results: CommandResult[] = [];
+    for (const command of commands) {
+      const result = await this.exec(command, options);
+      results.push(result);
+      if (result.exitCode !== 0) {
+        throw new RemoteStepError(command, `A remote command failed with exit code ${result.exitCode}`);
+      }
+    }
+    return results;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.end();
+  }
+}

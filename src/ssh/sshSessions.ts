@@ -1,0 +1,50 @@
+import { SSHClient, type SSHConnectOptions } from "./SSHClient";
+
+/** Who to log in as on a machine; `machineId` keeps sessions of different machines apart. */
+export interface SshTarget {
+  machineId: number;
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  privateKey?: string;
+}
+
+/** How services obtain an SSH connection: the app factory decides (direct, pooled, test double). */
+export interface SshSessions {
+  withSession<T>(target: SshTarget, work: (ssh: SSHClient) => Promise<T>): Promise<T>;
+  closeAll(): Promise<void>;
+}
+
+export function toConnectOptions(target: SshTarget, connectTimeoutMs: number): SSHConnectOptions {
+  return {
+    host: target.host,
+    port: target.port,
+    username: target.username,
+    password: target.password,
+    privateKey: target.privateKey,
+    connectTimeoutMs,
+  };
+}
+
+/** One connection per unit of work, always closed afterwards. */
+export function createDirectSessions(connectTimeoutMs: number): SshSessions {
+  const open = new Set<SSHClient>();
+  return {
+    async withSession(target, work) {
+      const ssh = new SSHClient(toConnectOptions(target, connectTimeoutMs));
+      open.add(ssh);
+      try {
+        await ssh.connect();
+        return await work(ssh);
+      } finally {
+        ssh.close();
+        open.delete(ssh);
+      }
+    },
+    async closeAll() {
+      for (const ssh of open) ssh.close();
+      open.clear();
+    },
+  };
+}
