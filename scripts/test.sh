@@ -32,4 +32,4 @@ echo "==> type-checking"
 bunx tsc --noEmit -p .
 
 echo "==> running the test suite"
-bun test "$@"
+bun test --timeout 120000 "$@"

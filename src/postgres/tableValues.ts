@@ -24,7 +24,7 @@ export function parseCsv(csv: string): string[][] {
   // line) in a one-column table still counts as a row.
   const text = csv.endsWith("\n") ? csv.slice(0, -1) : csv;
   if (text === "") return [];
-  const parsed = Papa.parse<string[]>(text, { header: false, dynamicTyping: false, skipEmptyLines: false, newline: "\n" });
+  const parsed = Papa.parse<string[]>(text, { header: false, dynamicTyping: false, skipEmptyLines: false, newline: "\n", delimiter: ",", quoteChar: "\"" });
   if (parsed.errors.length > 0) throw new Error(`CSV from the machine could not be parsed: ${parsed.errors[0]?.message ?? "unknown error"}`);
   return parsed.data;
 }

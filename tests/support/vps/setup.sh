@@ -1,0 +1,104 @@
+#!/bin/bash
+# Runs as root inside a fresh network namespace AND a private mount namespace
+# (started via `ip netns exec NS unshare --mount --propagation private ...`).
+# It turns this process's view of the machine into a throwaway "VPS" and then
+# becomes sshd, so the sshd pid is the anchor every later nsenter uses.
+#
+# Usage: setup.sh ROOT POSTGRES_STATE SYSTEMD
+#   ROOT            host temp dir prepared by sandboxVps.ts
+#   POSTGRES_STATE  absent | no-cluster | stopped | running
+#   SYSTEMD         1 to pretend systemd is the init system, 0 otherwise
+set -euo pipefail
+
+root=$1
+pg_state=$2
+systemd=$3
+
+log() { printf 'zsl-setup: %s\n' "$*" >&2; }
+
+# util-linux's mount/umount keep a lock and table under /run/mount; until the
+# private /run is in place that would be the host's, so use the temp dir.
+export LIBMOUNT_UTAB="$root/utab"
+
+# Belt and braces: unshare already made everything private, but a mount
+# leaking back to the host would damage the real machine, so assert it.
+mount --make-rprivate /
+
+# PostgreSQL's config, data (= postgres's home) and logs. Binding over the
+# host paths keeps the host's own cluster invisible and untouched.
+mount --bind "$root/etc-postgresql" /etc/postgresql
+mount --bind "$root/var-lib-postgresql" /var/lib/postgresql
+mount --bind "$root/var-log-postgresql" /var/log/postgresql
+chown postgres:postgres /etc/postgresql /var/lib/postgresql /var/log/postgresql
+chmod 755 /etc/postgresql /var/lib/postgresql
+chmod 1775 /var/log/postgresql
+
+# A private /run: sshd's privsep dir, PostgreSQL's socket dir and sudo's
+# timestamps must never collide with the host's. Hiding the host's /run also
+# hides /dev/log's target, so nothing in the VPS writes to the host's syslog.
+mount -t tmpfs -o mode=755,size=64m zsl-run /run
+unset LIBMOUNT_UTAB
+mkdir -m 755 /run/sshd
+mkdir -m 1777 /run/lock
+install -d -o postgres -g postgres -m 2775 /run/postgresql
+# Harness state (call logs, failure flags) shared with the host-side code.
+mkdir -m 700 /run/zsl-sandbox
+mount --bind "$root/state" /run/zsl-sandbox
+
+# POSIX shared memory of the VPS's postgres must vanish with the VPS even if
+# it is killed with SIGKILL; the IPC namespace does the same for SysV.
+mount -t tmpfs -o mode=1777,size=256m zsl-shm /dev/shm
+
+# Stand-in apt-get/systemctl: /usr/local/sbin comes first on the PATH sshd
+# gives root, and on sudo's secure_path.
+mount --bind "$root/sbin" /usr/local/sbin
+
+# Root's password exists only in this copy of the shadow file.
+mount --bind "$root/shadow" /etc/shadow
+
+# sshd records logins in wtmp/lastlog (and failures in btmp); point those at
+# private empty files so test logins don't show up in the host's records.
+for f in wtmp btmp lastlog; do
+  if [ -f "/var/log/$f" ]; then
+    : >"$root/$f"
+    mount --bind "$root/$f" "/var/log/$f"
+  fi
+done
+
+case "$pg_state" in
+  absent)
+    # The service probes `ls /usr/lib/postgresql/*/bin/postgres`; an empty
+    # tmpfs makes the server look uninstalled until apt-get unmounts it.
+    mount -t tmpfs -o mode=755,size=1m zsl-no-postgres /usr/lib/postgresql
+    ;;
+  no-cluster) ;;
+  stopped)
+    log "creating cluster 15/main"
+    pg_createcluster 15 main >&2
+    ;;
+  running)
+    log "creating and starting cluster 15/main"
+    pg_createcluster 15 main --start >&2
+    ;;
+  *)
+    log "unknown postgres state: $pg_state"
+    exit 2
+    ;;
+esac
+
+# Only now pretend to be a systemd machine: the cluster above was created the
+# plain way, so no stand-in systemctl call is logged before the test starts.
+if [ "$systemd" = 1 ]; then
+  mkdir -p /run/systemd/system
+  # pg_ctlcluster and pg_createcluster reset PATH to /sbin:/bin:/usr/sbin:/usr/bin
+  # before calling `systemctl`, so the stand-in in /usr/local/sbin alone would
+  # be bypassed in favour of the host's real (and here useless) systemctl.
+  if [ ! -f /usr/bin/systemctl ]; then
+    log "systemd mode needs /usr/bin/systemctl to exist so the stand-in can be bound over it"
+    exit 2
+  fi
+  mount --bind /usr/local/sbin/systemctl /usr/bin/systemctl
+fi
+
+log "starting sshd"
+exec /usr/sbin/sshd -D -e -f "$root/sshd_config"

@@ -1,0 +1,30 @@
+import { describe, expect, test } from "bun:test";
+import jwt from "jsonwebtoken";
+import { parseUserId, verifyAccessToken } from "../../src/auth/verifyAccessToken";
+
+const secret = "a-secret-of-decent-length";
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+describe("verifyAccessToken", () => {
+  test("accepts HS256 tokens with string or numeric userId", () => {
+    expect(verifyAccessToken(jwt.sign({ userId: "7" }, secret, { expiresIn: "15m" }), secret)).toBe(7);
+    expect(verifyAccessToken(jwt.sign({ userId: 42 }, secret), secret)).toBe(42);
+  });
+
+  test("rejects alg none, other algorithms, wrong secrets, expiry, nbf and missing userId", () => {
+    const none = `${b64({ alg: "none", typ: "JWT" })}.${b64({ userId: "7" })}.`;
+    expect(verifyAccessToken(none, secret)).toBeNull();
+    expect(verifyAccessToken(jwt.sign({ userId: "7" }, secret, { algorithm: "HS512" }), secret)).toBeNull();
+    expect(verifyAccessToken(jwt.sign({ userId: "7" }, "another-secret-entirely"), secret)).toBeNull();
+    expect(verifyAccessToken(jwt.sign({ userId: "7", exp: Math.floor(Date.now() / 1000) - 10 }, secret), secret)).toBeNull();
+    expect(verifyAccessToken(jwt.sign({ userId: "7" }, secret, { notBefore: "1h" }), secret)).toBeNull();
+    expect(verifyAccessToken(jwt.sign({ sub: "7" }, secret), secret)).toBeNull();
+    expect(verifyAccessToken("garbage", secret)).toBeNull();
+  });
+
+  test("userId must be a positive 32-bit integer", () => {
+    expect(parseUserId("7")).toBe(7);
+    expect(parseUserId(7)).toBe(7);
+    for (const bad of ["abc", "0", "-1", "07", "1.5", 1.5, 0, -3, "99999999999", 2 ** 31, null, true, {}]) expect(parseUserId(bad)).toBeNull();
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, DEFAULT_CORS_ORIGINS, loadConfig } from "../../src/config/env";
+
+const prod = {
+  NODE_ENV: "production",
+  STORAGE_LAYER_DATABASE_URL: "postgresql://u:p@db:5432/storage",
+  DEPLOYMENT_MANAGER_DATABASE_URL: "postgresql://u:p@db:5432/dm",
+  ACCESS_TOKEN_SECRET: "0123456789abcdef-access",
+  ENCRYPTION_KEY: "0123456789abcdef-encrypt",
+};
+
+function failureOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.variable;
+    throw error;
+  }
+  return "";
+}
+
+describe("configuration", () => {
+  test("production needs every required variable and names the missing one", () => {
+    expect(loadConfig(prod).databases.mode).toBe("external");
+    for (const name of Object.keys(prod).filter((k) => k !== "NODE_ENV")) {
+      const env: Record<string, string> = { ...prod };
+      delete env[name];
+      expect(failureOf(env)).toBe(name);
+    }
+  });
+
+  test("malformed values are refused with the variable's name", () => {
+    expect(failureOf({ ...prod, PORT: "80a" })).toBe("PORT");
+    expect(failureOf({ ...prod, STORAGE_LAYER_DATABASE_URL: "mysql://x" })).toBe("STORAGE_LAYER_DATABASE_URL");
+    expect(failureOf({ ...prod, CORS_ORIGINS: "not a url" })).toBe("CORS_ORIGINS");
+    expect(failureOf({ ...prod, SSH_PORT: "70000" })).toBe("SSH_PORT");
+    expect(failureOf({ ...prod, ACCESS_TOKEN_SECRET: "short" })).toBe("ACCESS_TOKEN_SECRET");
+  });
+
+  test("outside production, no database URLs means the embedded zero-config mode", () => {
+    const config = loadConfig({});
+    expect(config.databases).toEqual({ mode: "embedded", dataDir: ".data" });
+    expect(config.port).toBe(3000);
+    expect(config.corsOrigins).toEqual(DEFAULT_CORS_ORIGINS);
+    expect(config.ssh.user).toBe("root");
+    expect(config.ssh.port).toBe(22);
+    expect(failureOf({ STORAGE_LAYER_DATABASE_URL: prod.STORAGE_LAYER_DATABASE_URL })).toBe("DEPLOYMENT_MANAGER_DATABASE_URL");
+  });
+});

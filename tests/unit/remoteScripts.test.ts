@@ -1,0 +1,49 @@
+import { describe, expect, test } from "bun:test";
+import { bashScriptCommand, deployScript, dropDatabaseSql, psqlAsPostgresCommand, roleAndDatabaseSql, tableDataSql, tablesListSql } from "../../src/postgres/remoteScripts";
+
+const hostilePassword = `p'a"s$s\`w\\o%rd\n;DROP ROLE x;--ü✓`;
+
+describe("remote scripts", () => {
+  test("the deploy script is valid bash", async () => {
+    const script = deployScript({ roleAndDatabaseSql: roleAndDatabaseSql({ dbName: "shop", userName: "shop_user", password: hostilePassword }) });
+    const check = Bun.spawnSync(["bash", "-n"], { stdin: Buffer.from(script) });
+    expect(check.stderr.toString()).toBe("");
+    expect(check.exitCode).toBe(0);
+  });
+
+  test("the password never appears in the deploy script's text, only base64 inside it", () => {
+    const sql = roleAndDatabaseSql({ dbName: "shop", userName: "shop_user", password: hostilePassword });
+    const script = deployScript({ roleAndDatabaseSql: sql });
+    expect(script).not.toContain(hostilePassword);
+    expect(script).not.toContain("DROP ROLE x");
+    const encoded = /printf '%s' '([A-Za-z0-9+/=]+)'/.exec(script)?.[1] ?? "";
+    expect(Buffer.from(encoded, "base64").toString("utf8")).toBe(sql);
+  });
+
+  test("the role SQL quotes the password as a literal with quotes doubled", () => {
+    const sql = roleAndDatabaseSql({ dbName: "shop", userName: "shop_user", password: "it's" });
+    expect(sql).toContain("PASSWORD 'it''s'");
+    expect(sql).toContain("SET standard_conforming_strings = on;");
+    expect(sql).toContain('CREATE DATABASE "shop" OWNER "shop_user";');
+  });
+
+  test("commands carry no secrets and only fixed text", () => {
+    expect(bashScriptCommand("root")).toBe("bash -s");
+    expect(bashScriptCommand("deploy")).toBe("sudo -n bash -s");
+    expect(psqlAsPostgresCommand()).toContain("sudo -n -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d 'postgres'");
+  });
+
+  test("drop SQL drops the role only when asked", () => {
+    expect(dropDatabaseSql({ dbName: "shop" })).not.toContain("DROP ROLE");
+    const both = dropDatabaseSql({ dbName: "shop", dropRole: "shop_user" });
+    expect(both).toContain('DROP DATABASE IF EXISTS "shop";');
+    expect(both).toContain('DROP ROLE IF EXISTS "shop_user";');
+    expect(dropDatabaseSql({ dropRole: "u" })).not.toContain("DROP DATABASE");
+  });
+
+  test("browsing SQL reports missing databases and tables with markers", () => {
+    expect(tablesListSql("shop")).toContain("\\echo @@MISSING database");
+    expect(tableDataSql("shop", "orders")).toContain("\\echo @@MISSING table");
+    expect(tableDataSql("shop", "orders")).toContain(`'"public"."orders"'`);
+  });
+});
