@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { Client } from "ssh2";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "./support/sandboxVps";
+import { removeStaleSandboxes, startSandboxVps, type SandboxOptions, type SandboxVps } from "./support/sandboxVps";
 
 const TEST_TIMEOUT_MS = 60_000;
 const HOOK_TIMEOUT_MS = 60_000;
@@ -61,6 +61,14 @@ async function eventually<T>(read: () => Promise<T>, expected: T, attempts = 50,
   return value;
 }
 
+/** Whether the VPS's running 15/main postmaster has `path` open. */
+async function postmasterHolds(vps: SandboxVps, path: string): Promise<boolean> {
+  const pid = "$(head -1 /var/lib/postgresql/15/main/postmaster.pid)";
+  const result = await vps.exec(`for fd in /proc/${pid}/fd/*; do readlink "$fd"; done`);
+  expect(result.exitCode).toBe(0);
+  return result.stdout.split("\n").includes(path);
+}
+
 function hostCommand(argv: string[]): string {
   const result = Bun.spawnSync(argv, { stdin: "ignore" });
   return result.stdout.toString();
@@ -84,16 +92,29 @@ beforeAll(async () => {
   await removeStaleSandboxes();
 });
 
+/** Every sandbox this file starts; other test files may run their own sandboxes concurrently. */
+const started: SandboxVps[] = [];
+
+async function start(options: SandboxOptions): Promise<SandboxVps> {
+  const vps = await startSandboxVps(options);
+  started.push(vps);
+  return vps;
+}
+
 afterAll(() => {
   expect(hostRootShadowEntry()).toBe(hostRootShadowBefore);
-  expect(netnsNames()).not.toContain("zsl-");
+  const namespaces = netnsNames();
+  for (const vps of started) {
+    expect(namespaces).not.toContain(vps.name);
+    expect(existsSync(`/tmp/zsl-sandbox/${vps.name}`)).toBe(false);
+  }
 });
 
 describe("absent PostgreSQL, no systemd", () => {
   let vps: SandboxVps;
 
   beforeAll(async () => {
-    vps = await startSandboxVps({ postgres: "absent", rootPassword: "correct horse battery" });
+    vps = await start({ postgres: "absent", rootPassword: "correct horse battery" });
   }, HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -137,9 +158,11 @@ describe("absent PostgreSQL, no systemd", () => {
     const before = await ssh(vps, "ls /usr/lib/postgresql/*/bin/postgres");
     expect(before.code).not.toBe(0);
 
+    // Holding a lock on fd 9 like a deployment script would: real apt-get
+    // never lets the started server inherit it.
     const install = await ssh(
       vps,
-      "export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y postgresql postgresql-contrib",
+      "exec 9>/run/lock/zsl-test.lock; export DEBIAN_FRONTEND=noninteractive; apt-get update && apt-get install -y postgresql postgresql-contrib",
     );
     expect(install.code).toBe(0);
 
@@ -147,6 +170,7 @@ describe("absent PostgreSQL, no systemd", () => {
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(/^15\s+main\s+5432\s+online/m);
     expect(await vps.aptCalls()).toEqual(["update", "install -y postgresql postgresql-contrib"]);
+    expect(await postmasterHolds(vps, "/run/lock/zsl-test.lock")).toBe(false);
   }, TEST_TIMEOUT_MS);
 
   test("sshSessionCount() follows open SSH connections", async () => {
@@ -165,7 +189,7 @@ describe("stand-in systemd", () => {
   let vps: SandboxVps;
 
   beforeAll(async () => {
-    vps = await startSandboxVps({ postgres: "absent", systemd: true });
+    vps = await start({ postgres: "absent", systemd: true });
   }, HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -198,6 +222,12 @@ describe("stand-in systemd", () => {
     expect(fixed.stdout.trim()).toBe("active");
   }, TEST_TIMEOUT_MS);
 
+  test("services started through systemctl do not inherit the caller's descriptors", async () => {
+    const restart = await ssh(vps, "exec 9>/run/lock/zsl-test.lock; systemctl restart postgresql");
+    expect(restart.code).toBe(0);
+    expect(await postmasterHolds(vps, "/run/lock/zsl-test.lock")).toBe(false);
+  }, TEST_TIMEOUT_MS);
+
   test("pg_ctlcluster as root is redirected through the stand-in systemctl", async () => {
     const stop = await ssh(vps, "pg_ctlcluster 15 main stop; systemctl is-active postgresql");
     expect(stop.stdout.trim()).toBe("inactive");
@@ -213,9 +243,9 @@ describe("several sandboxes at once", () => {
 
   beforeAll(async () => {
     [running, stopped, noCluster] = await Promise.all([
-      startSandboxVps({ postgres: "running" }),
-      startSandboxVps({ postgres: "stopped" }),
-      startSandboxVps({ postgres: "no-cluster" }),
+      start({ postgres: "running" }),
+      start({ postgres: "stopped" }),
+      start({ postgres: "no-cluster" }),
     ]);
   }, HOOK_TIMEOUT_MS);
 

@@ -162,7 +162,8 @@ main() {
   cd /tmp 2>/dev/null || cd /
 
   step lock
-  # Serialises configuration changes when several deploys reach one machine at once.
+  # Serialises configuration changes when several deploys reach one machine at once. Commands
+  # that may leave a daemon running get "9>&-" so the server never inherits (and holds) the lock.
   if command -v flock >/dev/null 2>&1 && mkdir -p /run/lock 2>/dev/null; then
     exec 9>>/run/lock/zyotra-storage-layer.lock || fail "could not open the lock file"
     flock -w 300 9 || fail "another deployment kept the machine busy for too long"
@@ -172,7 +173,7 @@ main() {
   if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
     step install
     apt-get update -q >&2 || fail "apt-get update failed"
-    apt-get install -y -q postgresql postgresql-contrib >&2 || fail "apt-get install postgresql failed"
+    apt-get install -y -q postgresql postgresql-contrib >&2 9>&- || fail "apt-get install postgresql failed"
   fi
 
   step cluster
@@ -191,10 +192,10 @@ main() {
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     unit="postgresql@$PG_VER-$PG_CLUSTER"
     svc_running() { systemctl is-active --quiet "$unit"; }
-    svc() { systemctl "$1" "$unit" >&2; }
+    svc() { systemctl "$1" "$unit" >&2 9>&-; }
   else
     svc_running() { pg_ctlcluster "$PG_VER" "$PG_CLUSTER" status >/dev/null 2>&1; }
-    svc() { pg_ctlcluster "$PG_VER" "$PG_CLUSTER" "$1" >&2; }
+    svc() { pg_ctlcluster "$PG_VER" "$PG_CLUSTER" "$1" >&2 9>&-; }
   fi
   svc_running || svc start || fail "PostgreSQL did not start"
   pg_isready -q -p "$PG_PORT" -t 30 || fail "PostgreSQL is not accepting connections"

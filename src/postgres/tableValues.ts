@@ -43,7 +43,7 @@ export function decodeCell(raw: string | undefined, baseTypeOid: number): CellVa
   const text = raw.slice(1);
   switch (baseTypeOid) {
     case BOOL:
-      return text === "t";
+      return text === "true";
     case INT2:
     case INT4:
       return Number(text);

@@ -144,6 +144,16 @@ describe("machine checks (403 / 404) before any connection", () => {
     expect(data.body).toEqual({ message: "Invalid Machine details or you are unauthorized to access this machine" });
   });
 
+  test("undecryptable machine credentials are a clear 500, never an SSH attempt", async () => {
+    const { rows } = await dbs.registryDb.pool.query<{ id: number }>(
+      `INSERT INTO vps_machines (vps_ip, vps_name, vps_password, "ownerId") VALUES ('10.99.0.4', 'broken', 'U2FsdGVkX1garbage', 7) RETURNING id`,
+    );
+    const response = await app.request("POST", "/deploy-postgres", { userId: 7, body: deployBody({ vpsId: rows[0]?.id, vpsIp: "10.99.0.4" }) });
+    expect(response.status).toBe(500);
+    expect(response.body).toEqual({ message: "The stored credentials of this machine could not be decrypted" });
+    expect(await dbs.drizzleDb.select().from(deployed_db)).toHaveLength(0);
+  });
+
   test("no SSH connection was attempted by any refused request", () => {
     expect(sessions.attempts).toHaveLength(0);
   });

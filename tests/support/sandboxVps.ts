@@ -82,6 +82,8 @@ const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /** Startup includes initdb for "stopped"/"running", hence more than sshd's own start time. */
 const READY_POLL_INTERVAL_MS = 100;
 const READY_POLL_ATTEMPTS = 300;
+const READY_TIMEOUT_MS = 30_000;
+const CONNECT_PROBE_TIMEOUT_MS = 500;
 const COMMAND_TIMEOUT_MS = 30_000;
 const EXEC_TIMEOUT_MS = 120_000;
 const KILL_POLL_INTERVAL_MS = 50;
@@ -147,6 +149,19 @@ function runSync(argv: string[]): CommandOutput {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits for `promise` at most `ms`; the timer is cleared so it never holds the process open. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Ownership: tells live sandboxes of other test processes apart from leftovers
 // ---------------------------------------------------------------------------
@@ -184,10 +199,8 @@ function isOwnerAlive(root: string): boolean {
 // ---------------------------------------------------------------------------
 
 interface Network {
-  subnet: number;
   ip: string;
   hostIp: string;
-  hostVeth: string;
 }
 
 /** Third octets of every 10.217.x.y address already configured on the host. */
@@ -270,7 +283,7 @@ async function createNetwork(name: string): Promise<Network> {
     ["ip", "-n", name, "link", "set", "lo", "up"],
   ];
   for (const step of steps) await runOk(step);
-  return { subnet, ip, hostIp, hostVeth };
+  return { ip, hostIp };
 }
 
 // ---------------------------------------------------------------------------
@@ -298,12 +311,15 @@ async function writeShadow(root: string, password: string): Promise<void> {
   chmodSync(target, original.mode & 0o777);
 }
 
-function sshdConfig(root: string, ip: string): string {
+/** Where setup.sh binds the temp root inside the VPS (whose /tmp is private). */
+const IN_VPS_ROOT = "/run/zsl-sandbox";
+
+function sshdConfig(ip: string): string {
   return [
     `ListenAddress ${ip}`,
     "Port 22",
-    `HostKey ${join(root, "ssh_host_ed25519_key")}`,
-    `PidFile ${join(root, "sshd.pid")}`,
+    `HostKey ${IN_VPS_ROOT}/ssh_host_ed25519_key`,
+    `PidFile ${IN_VPS_ROOT}/sshd.pid`,
     "PermitRootLogin yes",
     "PasswordAuthentication yes",
     "KbdInteractiveAuthentication no",
@@ -332,7 +348,7 @@ async function prepareRoot(root: string, ip: string, options: Required<SandboxOp
   // under test decides by `[ -d /run/systemd/system ]`, like a real host would.
   if (options.systemd) installStandIn(root, "systemctl");
   await writeShadow(root, options.rootPassword);
-  writeFileSync(join(root, "sshd_config"), sshdConfig(root, ip));
+  writeFileSync(join(root, "sshd_config"), sshdConfig(ip));
   const keyPath = join(root, "ssh_host_ed25519_key");
   await runOk(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "zsl-sandbox", "-f", keyPath]);
 }
@@ -388,11 +404,12 @@ function spawnVps(name: string, root: string, options: Required<SandboxOptions>)
 
 /** Polls (bounded) until sshd accepts TCP connections; fails early if setup.sh died. */
 async function waitForSshd(proc: Bun.Subprocess, root: string, ip: string): Promise<void> {
-  for (let attempt = 0; attempt < READY_POLL_ATTEMPTS; attempt++) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (let attempt = 0; attempt < READY_POLL_ATTEMPTS && Date.now() < deadline; attempt++) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
       throw new Error(`sandbox VPS exited during startup (code ${proc.exitCode ?? proc.signalCode}):\n${readLog(root)}`);
     }
-    if (await canConnect(ip, 22, 500)) return;
+    if (await canConnect(ip, 22, CONNECT_PROBE_TIMEOUT_MS)) return;
     await sleep(READY_POLL_INTERVAL_MS);
   }
   throw new Error(`sshd in sandbox VPS did not accept connections on ${ip}:22:\n${readLog(root)}`);
@@ -514,7 +531,7 @@ class VpsHandle implements SandboxVps {
     readonly rootPassword: string,
     private readonly root: string,
     private readonly pid: number,
-    private readonly process: Bun.Subprocess,
+    private readonly child: Bun.Subprocess,
   ) {}
 
   async exec(command: string, stdin?: string): Promise<CommandOutput> {
@@ -546,7 +563,7 @@ class VpsHandle implements SandboxVps {
   async stop(): Promise<void> {
     this.stopSync();
     // Let Bun reap sshd (our direct child) so no zombie outlives the test.
-    await Promise.race([this.process.exited, sleep(REAP_WAIT_MS)]);
+    await withTimeout(this.child.exited, REAP_WAIT_MS);
   }
 
   stopSync(): void {

@@ -11,8 +11,8 @@ describe("table values", () => {
     expect(decodeCell("v007", 25)).toBe("007");
     expect(decodeCell("vtrue", 25)).toBe("true");
     expect(decodeCell("v1e3", 25)).toBe("1e3");
-    expect(decodeCell("vt", 16)).toBe(true);
-    expect(decodeCell("vf", 16)).toBe(false);
+    expect(decodeCell("vtrue", 16)).toBe(true);
+    expect(decodeCell("vfalse", 16)).toBe(false);
     expect(decodeCell("v42", 23)).toBe(42);
     expect(decodeCell("v9007199254740993", 20)).toBe("9007199254740993");
     expect(decodeCell("v1.5", 701)).toBe(1.5);

@@ -41,9 +41,10 @@ unset LIBMOUNT_UTAB
 mkdir -m 755 /run/sshd
 mkdir -m 1777 /run/lock
 install -d -o postgres -g postgres -m 2775 /run/postgresql
-# Harness state (call logs, failure flags) shared with the host-side code.
+# The sandbox's own files (sshd config and host key, call logs, failure
+# flags) at a fixed in-VPS path, so they stay reachable once /tmp is replaced.
 mkdir -m 700 /run/zsl-sandbox
-mount --bind "$root/state" /run/zsl-sandbox
+mount --bind "$root" /run/zsl-sandbox
 
 # POSIX shared memory of the VPS's postgres must vanish with the VPS even if
 # it is killed with SIGKILL; the IPC namespace does the same for SysV.
@@ -86,6 +87,11 @@ case "$pg_state" in
     ;;
 esac
 
+# A VPS has its own /tmp; sharing the host's would let parallel sandboxes
+# trip over each other's files and leave debris behind. Must come after every
+# bind above, since their sources live under the host's /tmp.
+mount -t tmpfs -o mode=1777,size=256m zsl-tmp /tmp
+
 # Only now pretend to be a systemd machine: the cluster above was created the
 # plain way, so no stand-in systemctl call is logged before the test starts.
 if [ "$systemd" = 1 ]; then
@@ -101,4 +107,4 @@ if [ "$systemd" = 1 ]; then
 fi
 
 log "starting sshd"
-exec /usr/sbin/sshd -D -e -f "$root/sshd_config"
+exec /usr/sbin/sshd -D -e -f /run/zsl-sandbox/sshd_config

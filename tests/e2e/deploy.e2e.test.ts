@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type pg from "pg";
+import { deployed_db } from "../../src/db/schema";
+import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
+import { canLogin, connectAs } from "../support/remoteDb";
+import { startTestApp, type RunningTestApp } from "../support/testApp";
+import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
+
+/**
+ * The whole API end to end: a real sshd on a sandbox VPS with no PostgreSQL yet (installed
+ * through the stand-in apt-get, run without systemd so pg_ctlcluster is used), real
+ * PostgreSQL clusters, and our real metadata database.
+ */
+const PASSWORD = `Pa'ss"w$rd\\with \`ticks\` $(id) ; DROP ROLE x; -- ünï✓\nnewline`;
+const OWNER = 7;
+
+let vps: SandboxVps;
+let dbs: TestDatabases;
+let app: RunningTestApp;
+let machineId = 0;
+let firstId = 0;
+let held: pg.Client | undefined;
+
+const deploy = (dbName: string, userName: string, password = PASSWORD, userId = OWNER) =>
+  app.request("POST", "/deploy-postgres", { userId, body: { vpsId: String(machineId), vpsIp: vps.ip, dbName, userName, password, dbType: "postgres" } });
+
+const sqlOnVps = async (sql: string) => (await vps.exec(`cd /tmp && sudo -u postgres psql -X -tAc ${JSON.stringify(sql)}`)).stdout.trim();
+
+beforeAll(async () => {
+  await removeStaleSandboxes();
+  vps = await startSandboxVps({ postgres: "absent" });
+  dbs = await createTestDatabases((await import("../support/tokens")).TEST_ENCRYPTION_KEY);
+  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry });
+}, 120_000);
+
+afterAll(async () => {
+  await held?.end().catch(() => undefined);
+  await app?.stop();
+  await dbs?.dropAll();
+  await vps?.stop();
+}, 60_000);
+
+describe("deploy on a machine without PostgreSQL", () => {
+  test("installs, creates role and database, opens remote access; the password never shows in the process list", async () => {
+    const seen: string[] = [];
+    let deploying = true;
+    const watcher = (async () => {
+      for (let i = 0; i < 400 && deploying; i++) {
+        seen.push((await vps.exec("ps -eo args")).stdout);
+      }
+    })();
+    const response = await deploy("shop", "shop_user");
+    deploying = false;
+    await watcher;
+
+    expect(response.status).toBe(200);
+    expect(response.body.status).toBe(200);
+    expect(response.body.message).toBe("Postgres deployment started successfully");
+    expect(typeof response.body.id).toBe("number");
+    firstId = Number(response.body.id);
+    expect(String(response.body.connectionString)).toStartWith(`postgresql://shop_user:`);
+
+    expect(await vps.aptCalls()).toEqual([expect.stringContaining("update"), expect.stringMatching(/install -y.*postgresql postgresql-contrib/)]);
+    expect(seen.length).toBeGreaterThan(0);
+    for (const snapshot of seen) {
+      expect(snapshot).not.toContain("Pa'ss");
+      expect(snapshot).not.toContain("DROP ROLE x");
+    }
+    const [row] = await dbs.drizzleDb.select().from(deployed_db);
+    expect(row?.status).toBe("running");
+    expect(row?.password).not.toContain("Pa'ss");
+  }, 120_000);
+
+  test("the new database accepts the exact password over TCP from the host", async () => {
+    held = await connectAs(vps.ip, "shop_user", PASSWORD, "shop");
+    await held.query(`CREATE TABLE customers (id serial PRIMARY KEY, name text, code text, active boolean, score integer, note text)`);
+    await held.query(`CREATE TABLE orders (id integer PRIMARY KEY, total numeric)`);
+    await held.query(`INSERT INTO customers (name, code, active, score, note) VALUES ('Ann, "the" first', '007', true, 5, NULL), ('', 'true', false, NULL, 'multi\nline')`);
+    expect(await canLogin(vps.ip, "shop_user", PASSWORD + "x", "shop")).toBe(false);
+  });
+
+  test("lists the tables and reads rows with exact values", async () => {
+    const list = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "shop", vpsId: machineId, vpsIp: vps.ip, username: "shop_user" } });
+    expect(list.status).toBe(200);
+    expect(list.body).toEqual({ status: 200, data: ["customers", "orders"], message: "Tables list fetched successfully" });
+
+    const data = await app.request("POST", "/get-table-data", {
+      userId: OWNER,
+      body: { databaseName: "shop", vpsId: String(machineId), vpsIp: vps.ip, tableName: "customers", username: "shop_user" },
+    });
+    expect(data.status).toBe(200);
+    expect(data.body.status).toBe("success");
+    expect(data.body.data).toEqual([
+      { id: 1, name: 'Ann, "the" first', code: "007", active: true, score: 5, note: null },
+      { id: 2, name: "", code: "true", active: false, score: null, note: "multi\nline" },
+    ]);
+  });
+
+  test("missing database or table is 404", async () => {
+    const noDb = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "nope", vpsId: machineId, vpsIp: vps.ip } });
+    expect(noDb.status).toBe(404);
+    const noTable = await app.request("POST", "/get-table-data", {
+      userId: OWNER,
+      body: { databaseName: "shop", vpsId: machineId, vpsIp: vps.ip, tableName: "nope", username: "shop_user" },
+    });
+    expect(noTable.status).toBe(404);
+  });
+
+  test("a second deploy keeps the first database's connections and installs nothing", async () => {
+    const response = await deploy("blog", "blog_user", "second-password");
+    expect(response.status).toBe(200);
+    expect((await held?.query("SELECT count(*)::int AS n FROM customers"))?.rows[0]).toEqual({ n: 2 });
+    expect(await vps.aptCalls()).toHaveLength(2);
+    expect(await canLogin(vps.ip, "blog_user", "second-password", "blog")).toBe(true);
+  }, 60_000);
+
+  test("remote access is configured exactly once, with backups", async () => {
+    const hba = await sqlOnVps("SHOW hba_file");
+    const conf = await sqlOnVps("SHOW config_file");
+    const count = async (file: string, pattern: string) => Number((await vps.exec(`grep -cE ${JSON.stringify(pattern)} ${file} || true`)).stdout.trim());
+    expect(await count(hba, "^host[[:space:]]+all[[:space:]]+all[[:space:]]+0\\.0\\.0\\.0/0[[:space:]]+scram-sha-256")).toBe(1);
+    expect(await count(hba, "^host[[:space:]]+all[[:space:]]+all[[:space:]]+::/0[[:space:]]+scram-sha-256")).toBe(1);
+    expect(await count(conf, "^[[:space:]]*listen_addresses[[:space:]]*=")).toBe(1);
+    expect(await count(conf, "^listen_addresses = '\\*'")).toBe(1);
+    expect((await vps.exec(`test -f ${hba}.zyotra.bak && test -f ${conf}.zyotra.bak`)).exitCode).toBe(0);
+    expect(await sqlOnVps("SHOW listen_addresses")).toBe("*");
+  });
+
+  test("the same name again is 400 and concurrent duplicates leave one row and one database", async () => {
+    const again = await deploy("shop", "shop_user");
+    expect(again.status).toBe(400);
+    const race = await Promise.all([deploy("race", "race_user", "r1"), deploy("race", "race_user", "r2")]);
+    expect(race.map((r) => r.status).sort()).toEqual([200, 400]);
+    const rows = (await dbs.drizzleDb.select().from(deployed_db)).filter((r) => r.dbName === "race");
+    expect(rows).toHaveLength(1);
+    expect(await sqlOnVps("SELECT count(*) FROM pg_database WHERE datname = 'race'")).toBe("1");
+  }, 60_000);
+
+  test("get-db shows the caller's databases with their passwords", async () => {
+    const list = await app.request("GET", "/get-db", { userId: String(OWNER) });
+    expect(list.status).toBe(200);
+    const data = list.body.data as Array<Record<string, unknown>>;
+    expect(data.map((row) => row.dbName)).toEqual(["shop", "blog", "race"]);
+    expect(data[0]).toMatchObject({ id: firstId, username: "shop_user", password: PASSWORD, host: vps.ip, dbType: "postgres", vpsId: machineId, userId: OWNER, status: "running" });
+    expect((await app.request("GET", "/get-db", { userId: 8 })).body.data).toEqual([]);
+  });
+
+  test("delete drops the database and its role, and a shared role survives until its last database goes", async () => {
+    await held?.end();
+    held = undefined;
+    const shared = await deploy("blog_two", "blog_user", "second-password");
+    expect(shared.status).toBe(200);
+
+    const byName = async (name: string) => (await dbs.drizzleDb.select().from(deployed_db)).find((r) => r.dbName === name);
+    expect((await app.request("DELETE", `/delete-db/${firstId}`, { userId: 8 })).status).toBe(404);
+    const removed = await app.request("DELETE", `/delete-db/${firstId}`, { userId: OWNER });
+    expect(removed.status).toBe(200);
+    expect(removed.body).toEqual({ status: 200, message: "Database deleted successfully" });
+    expect(await sqlOnVps("SELECT count(*) FROM pg_database WHERE datname = 'shop'")).toBe("0");
+    expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'shop_user'")).toBe("0");
+    expect(await byName("shop")).toBeUndefined();
+    expect((await app.request("DELETE", `/delete-db/${firstId}`, { userId: OWNER })).status).toBe(404);
+
+    const blog = await byName("blog");
+    expect((await app.request("DELETE", `/delete-db/${blog?.id}`, { userId: OWNER })).status).toBe(200);
+    expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'blog_user'")).toBe("1");
+    expect(await canLogin(vps.ip, "blog_user", "second-password", "blog_two")).toBe(true);
+    const blogTwo = await byName("blog_two");
+    expect((await app.request("DELETE", `/delete-db/${blogTwo?.id}`, { userId: OWNER })).status).toBe(200);
+    expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'blog_user'")).toBe("0");
+  }, 60_000);
+});

@@ -1,0 +1,19 @@
+import pg from "pg";
+
+/** A direct login to a deployed database over TCP, as a portal user would make it. */
+export async function connectAs(host: string, user: string, password: string, database: string): Promise<pg.Client> {
+  const client = new pg.Client({ host, port: 5432, user, password, database, connectionTimeoutMillis: 5_000 });
+  client.on("error", () => undefined);
+  await client.connect();
+  return client;
+}
+
+export async function canLogin(host: string, user: string, password: string, database: string): Promise<boolean> {
+  try {
+    const client = await connectAs(host, user, password, database);
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
