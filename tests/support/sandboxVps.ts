@@ -498,7 +498,14 @@ const liveSandboxes = new Map<string, VpsHandle>();
 let hooksInstalled = false;
 
 function stopAllSync(): void {
-  for (const vps of liveSandboxes.values()) vps.stopSync();
+  for (const vps of liveSandboxes.values()) {
+    try {
+      vps.stopSync();
+    } catch (error) {
+      // Keep going: the other sandboxes still deserve their cleanup.
+      console.error(`sandbox VPS ${vps.name}: cleanup failed:`, error);
+    }
+  }
 }
 
 /** Best effort: a crash that skips these is handled by removeStaleSandboxes(). */
@@ -535,6 +542,8 @@ class VpsHandle implements SandboxVps {
   ) {}
 
   async exec(command: string, stdin?: string): Promise<CommandOutput> {
+    // After stop() the pid may already belong to an unrelated process.
+    if (this.stopped) throw new Error(`sandbox VPS ${this.name} is stopped`);
     // --ipc too, so a postgres started from here shares the VPS's SysV IPC namespace.
     const argv = ["nsenter", "--target", String(this.pid), "--net", "--mount", "--ipc", "--", "/bin/bash", "-c", command];
     return run(argv, { stdin, timeoutMs: EXEC_TIMEOUT_MS });
@@ -555,6 +564,7 @@ class VpsHandle implements SandboxVps {
   }
 
   async sshSessionCount(): Promise<number> {
+    if (this.stopped) return 0;
     // Each connection is one forked child of the listener (the privileged
     // monitor); its own unprivileged child is not counted again.
     return childPids(this.pid).filter((pid) => processName(pid) === "sshd").length;
