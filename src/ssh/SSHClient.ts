@@ -1,4 +1,4 @@
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import { Client, type ClientChannel, type PasswordAuthMethod, type PublicKeyAuthMethod, type ConnectConfig } from "ssh2";
 import { MachineUnreachableError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
 
 export interface SSHConnectOptions {
@@ -86,8 +86,11 @@ export class SSHClient {
         keepaliveInterval: 15_000,
         keepaliveCountMax: 3,
       };
-      if (privateKey) config.privateKey = privateKey;
-      if (password) config.password = password;
+      // The key goes first when there is one; the password stays a fallback.
+      const methods: Array<PasswordAuthMethod | PublicKeyAuthMethod> = [];
+      if (privateKey) methods.push({ type: "publickey", username, key: privateKey });
+      if (password) methods.push({ type: "password", username, password });
+      config.authHandler = methods;
       if (hostVerifier) config.hostVerifier = hostVerifier;
       this.client.connect(config);
     });

@@ -6,7 +6,7 @@ export interface SshTarget {
   host: string;
   port: number;
   username: string;
-  password: string;
+  password?: string;
   privateKey?: string;
 }
 

@@ -42,6 +42,8 @@ export interface SandboxOptions {
   systemd?: boolean;
   /** Root's SSH password. Default: random. */
   rootPassword?: string;
+  /** An OpenSSH public key line root may log in with (public-key login is off without it). */
+  authorizedKey?: string;
 }
 
 export interface CommandOutput {
@@ -314,7 +316,7 @@ async function writeShadow(root: string, password: string): Promise<void> {
 /** Where setup.sh binds the temp root inside the VPS (whose /tmp is private). */
 const IN_VPS_ROOT = "/run/zsl-sandbox";
 
-function sshdConfig(ip: string): string {
+function sshdConfig(ip: string, withPublicKey: boolean): string {
   return [
     `ListenAddress ${ip}`,
     "Port 22",
@@ -323,7 +325,9 @@ function sshdConfig(ip: string): string {
     "PermitRootLogin yes",
     "PasswordAuthentication yes",
     "KbdInteractiveAuthentication no",
-    "PubkeyAuthentication no",
+    ...(withPublicKey
+      ? ["PubkeyAuthentication yes", `AuthorizedKeysFile ${IN_VPS_ROOT}/authorized_keys`, "StrictModes no"]
+      : ["PubkeyAuthentication no"]),
     "UsePAM no",
     "PrintMotd no",
     "PrintLastLog no",
@@ -348,7 +352,8 @@ async function prepareRoot(root: string, ip: string, options: Required<SandboxOp
   // under test decides by `[ -d /run/systemd/system ]`, like a real host would.
   if (options.systemd) installStandIn(root, "systemctl");
   await writeShadow(root, options.rootPassword);
-  writeFileSync(join(root, "sshd_config"), sshdConfig(ip));
+  writeFileSync(join(root, "sshd_config"), sshdConfig(ip, options.authorizedKey !== ""));
+  if (options.authorizedKey) writeFileSync(join(root, "authorized_keys"), options.authorizedKey.trim() + "\n", { mode: 0o600 });
   const keyPath = join(root, "ssh_host_ed25519_key");
   await runOk(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "zsl-sandbox", "-f", keyPath]);
 }
@@ -631,6 +636,7 @@ export async function startSandboxVps(options: SandboxOptions): Promise<SandboxV
     postgres: options.postgres,
     systemd: options.systemd ?? false,
     rootPassword: options.rootPassword ?? randomBytes(18).toString("base64url"),
+    authorizedKey: options.authorizedKey ?? "",
   };
   installExitHooks();
   const name = newName();
