@@ -192,6 +192,8 @@ describe("CORS", () => {
     const allowed = await fetch(`${app.baseUrl}/get-db`, { method: "OPTIONS", headers: { origin: "http://localhost:5173", "access-control-request-method": "GET" } });
     expect(allowed.headers.get("access-control-allow-origin")).toBe("http://localhost:5173");
     expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
+    expect(allowed.headers.get("access-control-allow-methods")).toBe("GET, POST, PUT, DELETE");
+    expect(allowed.headers.get("access-control-allow-headers")).toBe("Content-Type, Authorization");
     const denied = await fetch(`${app.baseUrl}/get-db`, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } });
     expect(denied.headers.get("access-control-allow-origin")).not.toBe("https://evil.example");
   });

@@ -3,7 +3,8 @@ import type pg from "pg";
 import { deployed_db } from "../../src/db/schema";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { canLogin, connectAs } from "../support/remoteDb";
-import { startTestApp, type RunningTestApp } from "../support/testApp";
+import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
+import { tokenFor } from "../support/tokens";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 
 /**
@@ -20,6 +21,7 @@ let app: RunningTestApp;
 let machineId = 0;
 let firstId = 0;
 let held: pg.Client | undefined;
+const logger = captureLogger();
 
 const deploy = (dbName: string, userName: string, password = PASSWORD, userId = OWNER) =>
   app.request("POST", "/deploy-postgres", { userId, body: { vpsId: String(machineId), vpsIp: vps.ip, dbName, userName, password, dbType: "postgres" } });
@@ -31,7 +33,7 @@ beforeAll(async () => {
   vps = await startSandboxVps({ postgres: "absent" });
   dbs = await createTestDatabases((await import("../support/tokens")).TEST_ENCRYPTION_KEY);
   machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, logger });
 }, 120_000);
 
 afterAll(async () => {
@@ -130,7 +132,7 @@ describe("deploy on a machine without PostgreSQL", () => {
   test("the same name again is 400 and concurrent duplicates leave one row and one database", async () => {
     const again = await deploy("shop", "shop_user");
     expect(again.status).toBe(400);
-    const race = await Promise.all([deploy("race", "race_user", "r1"), deploy("race", "race_user", "r2")]);
+    const race = await Promise.all([deploy("race", "race_user", "race-pw-1"), deploy("race", "race_user", "race-pw-2")]);
     expect(race.map((r) => r.status).sort()).toEqual([200, 400]);
     const rows = (await dbs.drizzleDb.select().from(deployed_db)).filter((r) => r.dbName === "race");
     expect(rows).toHaveLength(1);
@@ -170,4 +172,10 @@ describe("deploy on a machine without PostgreSQL", () => {
     expect((await app.request("DELETE", `/delete-db/${blogTwo?.id}`, { userId: OWNER })).status).toBe(200);
     expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'blog_user'")).toBe("0");
   }, 60_000);
+
+  test("logs name the remote steps but never a password or a token", () => {
+    const text = JSON.stringify(logger.lines);
+    expect(logger.lines.some((line) => line.event === "remote.step")).toBe(true);
+    for (const secret of ["Pa'ss", "second-password", "race-pw-", tokenFor(OWNER).split(".")[0] + "."]) expect(text).not.toContain(secret);
+  });
 });
