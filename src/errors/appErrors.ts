@@ -92,3 +92,9 @@ export class DependencyUnavailableError extends AppError {
 export class ConflictError extends AppError {
   readonly kind = "conflict";
 }
+
+/**
+ * No channel could be opened on an existing connection (the peer went away). Nothing ran
+ * remotely, so the work may safely be retried on a fresh connection.
+ */
+export class SshChannelUnavailableError extends MachineUnreachableError {}

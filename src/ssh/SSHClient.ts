@@ -1,5 +1,5 @@
 import { Client, type ClientChannel, type PasswordAuthMethod, type PublicKeyAuthMethod, type ConnectConfig } from "ssh2";
-import { MachineUnreachableError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
+import { MachineUnreachableError, RemoteStepError, RemoteTimeoutError, SshChannelUnavailableError } from "../errors/appErrors";
 
 export interface SSHConnectOptions {
   host: string;
@@ -99,12 +99,12 @@ export class SSHClient {
   exec(command: string, options: ExecOptions): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
-        reject(new MachineUnreachableError(`The SSH connection to ${this.options.host} is closed`));
+        reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
         return;
       }
       this.client.exec(command, (error, channel) => {
         if (error) {
-          reject(new MachineUnreachableError(`Could not open an SSH channel to ${this.options.host}`));
+          reject(new SshChannelUnavailableError(`Could not open an SSH channel to ${this.options.host}`));
           return;
         }
         this.collect(command, channel, options).then(resolve, reject);
