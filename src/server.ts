@@ -9,7 +9,7 @@ import { openEmbeddedDatabase } from "./devMode/embeddedDatabase";
 import { createSqlMachineRegistry } from "./machines/machineRegistry";
 import { MAX_BODY_BYTES } from "./http/requestGuards";
 import type { Logger } from "./shared/logger";
-import { createDirectSessions } from "./ssh/sshSessions";
+import { createSshPool, DEFAULT_POOL_SETTINGS } from "./ssh/sshPool";
 
 export interface RunningServer {
   port: number;
@@ -52,7 +52,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     logger.warn("dev.embedded_database", { dataDir, note: "zero-config mode with embedded PGlite; set the database URLs for production" });
   }
 
-  const sessions = createDirectSessions(config.ssh.connectTimeoutMs);
+  const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: config.ssh.connectTimeoutMs, idleTimeoutMs: config.ssh.idleTimeoutMs });
   closers.push(() => sessions.closeAll());
   const app = createApp({ ...wiring, corsOrigins: config.corsOrigins, ssh: config.ssh, sessions, logger });
   app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024 });

@@ -19,6 +19,8 @@ export interface SshSettings {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   installTimeoutMs: number;
+  /** Pooled connections unused for this long are closed. */
+  idleTimeoutMs: number;
 }
 
 export interface AppConfig {
@@ -117,6 +119,7 @@ export function loadConfig(env: Env): AppConfig {
       connectTimeoutMs: readInt(env, "SSH_CONNECT_TIMEOUT_MS", 10_000, 100, 600_000),
       commandTimeoutMs: readInt(env, "SSH_COMMAND_TIMEOUT_MS", 60_000, 100, 3_600_000),
       installTimeoutMs: readInt(env, "SSH_INSTALL_TIMEOUT_MS", 900_000, 1000, 7_200_000),
+      idleTimeoutMs: readInt(env, "SSH_IDLE_TIMEOUT_MS", 60_000, 100, 3_600_000),
     },
   };
 }

@@ -39,6 +39,7 @@ const STDERR_LIMIT = 64 * 1024;
 export class SSHClient {
   private readonly client = new Client();
   private closed = false;
+  private started = 0;
 
   constructor(private readonly options: SSHConnectOptions) {
     this.client.on("close", () => {
@@ -50,6 +51,11 @@ export class SSHClient {
 
   get isOpen(): boolean {
     return !this.closed;
+  }
+
+  /** How many remote commands got a channel; lets a pool tell whether a failed unit of work ran anything. */
+  get commandsStarted(): number {
+    return this.started;
   }
 
   connect(): Promise<void> {
@@ -107,6 +113,7 @@ export class SSHClient {
           reject(new SshChannelUnavailableError(`Could not open an SSH channel to ${this.options.host}`));
           return;
         }
+        this.started++;
         this.collect(command, channel, options).then(resolve, reject);
       });
     });

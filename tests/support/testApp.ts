@@ -1,10 +1,10 @@
 import { createApp, type AppDependencies } from "../../src/app";
 import type { SshSettings } from "../../src/config/env";
 import type { Logger, LogFields } from "../../src/shared/logger";
-import { createDirectSessions } from "../../src/ssh/sshSessions";
+import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "./tokens";
 
-export const TEST_SSH: SshSettings = { user: "root", port: 22, connectTimeoutMs: 5_000, commandTimeoutMs: 60_000, installTimeoutMs: 120_000 };
+export const TEST_SSH: SshSettings = { user: "root", port: 22, connectTimeoutMs: 5_000, commandTimeoutMs: 60_000, installTimeoutMs: 120_000, idleTimeoutMs: 60_000 };
 
 export interface CapturedLog {
   level: string;
@@ -32,7 +32,9 @@ type Overrides = Partial<AppDependencies> & Pick<AppDependencies, "store" | "reg
 
 /** A real service instance listening on a loopback port. */
 export function startTestApp(overrides: Overrides): RunningTestApp {
-  const sessions = overrides.sessions ?? createDirectSessions(TEST_SSH.connectTimeoutMs);
+  const ssh = overrides.ssh ?? TEST_SSH;
+  // The production path: pooled sessions, unless a test brings its own.
+  const sessions = overrides.sessions ?? createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: ssh.connectTimeoutMs, idleTimeoutMs: ssh.idleTimeoutMs });
   const app = createApp({
     accessTokenSecret: TEST_ACCESS_SECRET,
     encryptionKey: TEST_ENCRYPTION_KEY,
