@@ -12,12 +12,21 @@ import { quoteIdent, quoteLiteral, quoteShell } from "./identifiers";
  *   `@@RESULT key=value`, `@@MISSING what`, `@@ROWS`); tool output goes to stderr.
  */
 
-/** Runs a psql script (read from stdin) as the `postgres` superuser through peer authentication. */
+/**
+ * Runs a psql script (read from stdin) as the `postgres` superuser through peer authentication.
+ * With a single cluster it calls that version's psql binary directly: Debian's `psql` wrapper is
+ * a Perl script that costs more than the query itself. With several clusters the wrapper picks
+ * the right one. Only shell builtins run before psql.
+ */
 export function psqlAsPostgresCommand(database = "postgres"): string {
-  const args = `psql -X -q -v ON_ERROR_STOP=1 -d ${quoteShell(database)}`;
-  // sudo is the norm; runuser covers minimal images without sudo. `cd /tmp` avoids
-  // "could not change directory" noise when postgres cannot read root's home.
-  return `cd /tmp 2>/dev/null || cd /; if command -v sudo >/dev/null 2>&1; then exec sudo -n -u postgres -- ${args}; else exec runuser -u postgres -- ${args}; fi`;
+  const args = `-X -q -v ON_ERROR_STOP=1 -d ${quoteShell(database)}`;
+  return [
+    "cd /tmp 2>/dev/null || cd /",
+    "set -- /etc/postgresql/*/*/postgresql.conf",
+    'PSQL=psql; if [ $# -eq 1 ] && [ -e "$1" ]; then v=${1#/etc/postgresql/}; v=${v%%/*}; [ -x "/usr/lib/postgresql/$v/bin/psql" ] && PSQL="/usr/lib/postgresql/$v/bin/psql"; fi',
+    // sudo is the norm; runuser covers minimal images without sudo.
+    `if command -v sudo >/dev/null 2>&1; then exec sudo -n -u postgres -- "$PSQL" ${args}; else exec runuser -u postgres -- "$PSQL" ${args}; fi`,
+  ].join("; ");
 }
 
 /** The command that receives a bash script on stdin (non-root SSH users go through sudo). */
@@ -155,7 +164,7 @@ MARK='# managed by Zyotra Storage Layer'
 step() { printf '@@STEP %s\\n' "$1"; }
 fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
 as_postgres() { if command -v sudo >/dev/null 2>&1; then sudo -n -u postgres -- "$@"; else runuser -u postgres -- "$@"; fi; }
-psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres "$@"; }
+psql_admin() { as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres "$@"; }
 backup_once() { [ -e "$1.zyotra.bak" ] || cp -p "$1" "$1.zyotra.bak" || fail "could not back up $1"; }
 
 main() {
@@ -186,25 +195,33 @@ main() {
   fi
   [ -n "$line" ] || fail "no PostgreSQL cluster found"
   set -- $line
-  PG_VER=$1 PG_CLUSTER=$2 PG_PORT=$3
+  PG_VER=$1 PG_CLUSTER=$2 PG_PORT=$3 PG_STATUS=$4
+  # The versioned binaries directly: Debian's psql wrapper is a slow Perl script.
+  PG_BIN=/usr/lib/postgresql/$PG_VER/bin
 
   step start
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     unit="postgresql@$PG_VER-$PG_CLUSTER"
-    svc_running() { systemctl is-active --quiet "$unit"; }
     svc() { systemctl "$1" "$unit" >&2 9>&-; }
   else
-    svc_running() { pg_ctlcluster "$PG_VER" "$PG_CLUSTER" status >/dev/null 2>&1; }
     svc() { pg_ctlcluster "$PG_VER" "$PG_CLUSTER" "$1" >&2 9>&-; }
   fi
-  svc_running || svc start || fail "PostgreSQL did not start"
-  pg_isready -q -p "$PG_PORT" -t 30 || fail "PostgreSQL is not accepting connections"
+  case "$PG_STATUS" in
+    online*) ;;
+    *)
+      svc start || fail "PostgreSQL did not start"
+      "$PG_BIN/pg_isready" -q -p "$PG_PORT" -t 30 || fail "PostgreSQL is not accepting connections"
+      ;;
+  esac
 
   step database
   printf '%s' '${sqlBase64}' | base64 -d | psql_admin || fail "creating the role and database failed"
 
   step remote-access
-  conf=$(psql_admin -tAc 'SHOW config_file') && hba=$(psql_admin -tAc 'SHOW hba_file') || fail "could not locate the configuration files"
+  settings=$(psql_admin -tA -F '|' -c "SELECT current_setting('config_file'), current_setting('hba_file'), current_setting('listen_addresses')") || fail "could not read the server settings"
+  IFS='|' read -r conf hba listening <<EOF_SETTINGS
+$settings
+EOF_SETTINGS
   need_restart= need_reload=
   active=$(grep -cE '^[[:space:]]*listen_addresses[[:space:]]*=' "$conf")
   wanted=$(grep -cE "^[[:space:]]*listen_addresses[[:space:]]*=[[:space:]]*'\\\\*'[[:space:]]*(#.*)?$" "$conf")
@@ -215,7 +232,7 @@ main() {
     cat "$tmp" > "$conf" || fail "could not write $conf"
     rm -f "$tmp"
   fi
-  [ "$(psql_admin -tAc 'SHOW listen_addresses')" = '*' ] || need_restart=1
+  [ "$listening" = '*' ] || need_restart=1
 
   tmp=$(mktemp) || fail "mktemp failed"
   awk -v a="$HBA_V4" -v b="$HBA_V6" '
@@ -248,8 +265,10 @@ main() {
   fi
 
   step verify
-  pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || fail "PostgreSQL does not accept TCP connections"
-  [ "$(psql_admin -tAc 'SHOW listen_addresses')" = '*' ] || fail "listen_addresses is overridden by another configuration file"
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || fail "PostgreSQL does not accept TCP connections"
+  if [ -n "$need_restart" ]; then
+    [ "$(psql_admin -tAc 'SHOW listen_addresses')" = '*' ] || fail "listen_addresses is overridden by another configuration file"
+  fi
   printf '@@RESULT port=%s\\n' "$PG_PORT"
 }
 

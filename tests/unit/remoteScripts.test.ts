@@ -30,7 +30,9 @@ describe("remote scripts", () => {
   test("commands carry no secrets and only fixed text", () => {
     expect(bashScriptCommand("root")).toBe("bash -s");
     expect(bashScriptCommand("deploy")).toBe("sudo -n bash -s");
-    expect(psqlAsPostgresCommand()).toContain("sudo -n -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d 'postgres'");
+    expect(psqlAsPostgresCommand()).toContain("exec sudo -n -u postgres -- \"$PSQL\" -X -q -v ON_ERROR_STOP=1 -d 'postgres'");
+    const syntax = Bun.spawnSync(["bash", "-n", "-c", psqlAsPostgresCommand("shop")]);
+    expect(syntax.exitCode).toBe(0);
   });
 
   test("drop SQL drops the role only when asked", () => {

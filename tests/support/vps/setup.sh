@@ -57,6 +57,13 @@ mount --bind "$root/sbin" /usr/local/sbin
 # Root's password exists only in this copy of the shadow file.
 mount --bind "$root/shadow" /etc/shadow
 
+# A fresh VPS's root home holds Debian's skeleton files, not this machine's
+# (whose .bashrc may run slow tool initialisation on every SSH command).
+mkdir -p "$root/root-home"
+cp -a /etc/skel/. "$root/root-home/" 2>/dev/null || true
+chmod 700 "$root/root-home"
+mount --bind "$root/root-home" /root
+
 # sshd records logins in wtmp/lastlog (and failures in btmp); point those at
 # private empty files so test logins don't show up in the host's records.
 for f in wtmp btmp lastlog; do

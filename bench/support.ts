@@ -1,0 +1,31 @@
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+
+/** Small helpers shared by the benchmarks: percentiles, tables, BENCHMARKS.md sections. */
+export function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+export async function timeIt(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+export function markdownTable(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** Replaces (or appends) the section between `<!-- name:start -->` and `<!-- name:end -->`. */
+export function writeBenchmarkSection(name: string, body: string, file = "BENCHMARKS.md"): void {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const current = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n\nFigures measured on this project's machine kind (2 cores, 24 GiB, shared and noisy): compare ratios measured in one run, not absolute numbers.\n";
+  const block = `${start}\n${body.trim()}\n${end}`;
+  const from = current.indexOf(start);
+  const to = current.indexOf(end);
+  const next = from !== -1 && to > from ? current.slice(0, from) + block + current.slice(to + end.length) : `${current.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, next);
+}
