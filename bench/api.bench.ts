@@ -20,16 +20,18 @@ const LOAD_SECONDS = 5;
 const CONCURRENCY = 32;
 const USER = 9;
 
-function run(command: string[]): string {
-  const result = Bun.spawnSync(command, { stdout: "pipe", stderr: "pipe" });
-  if (result.exitCode !== 0) throw new Error(`${command[0]} failed: ${result.stderr.toString()}`);
-  return result.stdout.toString();
+/** Asynchronous on purpose: the service under load runs in this very process. */
+async function run(command: string[]): Promise<string> {
+  const child = Bun.spawn(command, { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  if (exitCode !== 0) throw new Error(`${command[0]} failed: ${stderr}`);
+  return stdout;
 }
 
-function wrkRate(url: string, token?: string): number {
+async function wrkRate(url: string, token?: string): Promise<number> {
   const args = ["wrk", "-t2", `-c${CONCURRENCY}`, `-d${LOAD_SECONDS}s`, url];
   if (token) args.splice(1, 0, "-H", `Authorization: Bearer ${token}`);
-  const output = run(args);
+  const output = await run(args);
   if (/Non-2xx/.test(output)) throw new Error(`wrk saw errors:\n${output}`);
   return Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1]);
 }
@@ -61,11 +63,11 @@ try {
     })),
   );
   const token = tokenFor(USER, { expiresIn: "1h" });
-  const getDbRate = wrkRate(`${app.baseUrl}/get-db`, token);
-  const healthRate = wrkRate(`${app.baseUrl}/health`);
+  const getDbRate = await wrkRate(`${app.baseUrl}/get-db`, token);
+  const healthRate = await wrkRate(`${app.baseUrl}/health`);
   const script = join(tmpdir(), "zsl-bench-get-db.sql");
   writeFileSync(script, `SELECT id, db_name, username, password, host, db_type, vps_id, user_id, status, created_at FROM deployed_db WHERE user_id = ${USER} ORDER BY id;\n`);
-  const pgbench = run(["pgbench", "-n", "-c", String(CONCURRENCY), "-j", "2", "-T", String(LOAD_SECONDS), "-f", script, dbs.metadata.url]);
+  const pgbench = await run(["pgbench", "-n", "-c", String(CONCURRENCY), "-j", "2", "-T", String(LOAD_SECONDS), "-f", script, dbs.metadata.url]);
   const pgbenchRate = Number(/tps = ([\d.]+)/.exec(pgbench)?.[1]);
   rows.push(["GET /get-db (10 rows), req/s", getDbRate.toFixed(0), `pgbench same SELECT: ${pgbenchRate.toFixed(0)}`, (getDbRate / pgbenchRate).toFixed(2), "≥ 0.25"]);
   rows.push(["GET /health, req/s", healthRate.toFixed(0), "(framework ceiling)", (getDbRate / healthRate).toFixed(2), ""]);

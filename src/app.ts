@@ -11,6 +11,7 @@ import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { errorResponses } from "./http/errorResponses";
 import { requestGuards } from "./http/requestGuards";
+import { requestLog } from "./http/requestLog";
 import type { MachineRegistry } from "./machines/machineRegistry";
 import { KeyedMutex } from "./shared/keyedMutex";
 import { silentLogger, type Logger } from "./shared/logger";
@@ -52,6 +53,7 @@ export function createApp(deps: AppDependencies) {
   const tables = createTableService({ registry: deps.registry, sessions: deps.sessions, encryptionKey: deps.encryptionKey, login, remote });
 
   return new Elysia()
+    .use(requestLog(logger))
     .use(errorResponses(logger))
     .use(requestGuards())
     .use(
@@ -62,7 +64,12 @@ export function createApp(deps: AppDependencies) {
         allowedHeaders: ["Content-Type", "Authorization"],
       }),
     )
-    .use(healthController(clock))
+    .use(
+      healthController(clock, [
+        { name: "metadata", ping: () => deps.store.ping() },
+        { name: "registry", ping: () => deps.registry.ping() },
+      ]),
+    )
     .use(databasesController(databases, deps.accessTokenSecret))
     .use(tablesController(tables, deps.accessTokenSecret));
 }

@@ -9,11 +9,18 @@ try {
   const server = await startServer(config, logger);
   const shutdown = (signal: string) => {
     logger.info("server.stopping", { signal });
-    server.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    server
+      .stop()
+      .then(() => logger.flush())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
+  // Last line of defence: a stray rejection is logged, never allowed to kill the service.
+  process.on("unhandledRejection", (reason) => {
+    logger.error("process.unhandled_rejection", { reason: reason instanceof Error ? reason.name : typeof reason });
+  });
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
 } catch (error) {

@@ -22,8 +22,10 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   let wiring: Pick<Parameters<typeof createApp>[0], "store" | "registry" | "accessTokenSecret" | "encryptionKey">;
 
   if (config.databases.mode === "external") {
-    const metadataPool = new pg.Pool({ connectionString: config.databases.metadataUrl, max: 10, connectionTimeoutMillis: 5_000 });
-    const registryPool = new pg.Pool({ connectionString: config.databases.registryUrl, max: 10, connectionTimeoutMillis: 5_000 });
+    // Nothing may hang on a database: bounded connect, statement and client-side query times.
+    const poolOptions = { max: 10, connectionTimeoutMillis: 5_000, statement_timeout: 10_000, query_timeout: 15_000, idle_in_transaction_session_timeout: 10_000 };
+    const metadataPool = new pg.Pool({ connectionString: config.databases.metadataUrl, ...poolOptions });
+    const registryPool = new pg.Pool({ connectionString: config.databases.registryUrl, ...poolOptions });
     // Idle clients can fail when a database restarts; the pool replaces them, the process must not die.
     metadataPool.on("error", (error) => logger.warn("metadata_pool.error", { reason: error.message }));
     registryPool.on("error", (error) => logger.warn("registry_pool.error", { reason: error.message }));

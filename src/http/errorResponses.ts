@@ -1,6 +1,7 @@
 import { Elysia, ValidationError } from "elysia";
 import { AppError } from "../errors/appErrors";
 import type { Logger } from "../shared/logger";
+import { requestIdOf } from "./requestLog";
 
 /** The one place where errors become HTTP statuses. Bodies are always `{ message }`. */
 const STATUS_BY_KIND: Record<string, number> = {
@@ -43,11 +44,12 @@ export function errorResponses(logger: Logger) {
     const reply = (status: number, message: string) => {
       set.status = status;
       set.headers["content-type"] = "application/json; charset=utf-8";
-      return { message };
+      // A 5xx carries the request id so a user can quote it to support.
+      return status >= 500 ? { message, requestId: requestIdOf(request) } : { message };
     };
     if (error instanceof AppError) {
       const { status, message } = toHttpError(error);
-      if (status >= 500) logger.warn("request.failed", { kind: error.kind, status, path: new URL(request.url).pathname, reason: error.message });
+      if (status >= 500) logger.warn("request.failed", { requestId: requestIdOf(request), kind: error.kind, status, path: new URL(request.url).pathname, reason: error.message });
       return reply(status, message);
     }
     switch (code) {
@@ -61,7 +63,7 @@ export function errorResponses(logger: Logger) {
         return reply(419, "Access token is invalid or expired");
       default: {
         const name = error instanceof Error ? error.name : "unknown";
-        logger.error("request.crashed", { path: new URL(request.url).pathname, error: name, reason: error instanceof Error ? error.message : String(code) });
+        logger.error("request.crashed", { requestId: requestIdOf(request), path: new URL(request.url).pathname, error: name, reason: error instanceof Error ? error.message : String(code) });
         return reply(500, "Internal server error");
       }
     }

@@ -14,6 +14,8 @@ export interface MachineRecord {
 
 export interface MachineRegistry {
   findOwned(machineId: number, ownerId: number): Promise<MachineRecord | null>;
+  /** Readiness: resolves when the registry answers. */
+  ping(): Promise<void>;
 }
 
 /** Anything that runs parameterized SQL: a `pg` Pool in production, PGlite in zero-config mode. */
@@ -25,6 +27,9 @@ const FIND_OWNED_MACHINE = `SELECT id, "ownerId", vps_ip, vps_password, ssh_key 
 
 export function createSqlMachineRegistry(db: SqlQueryable): MachineRegistry {
   return {
+    async ping() {
+      await db.query("SELECT 1", []);
+    },
     async findOwned(machineId, ownerId) {
       let rows: Array<Record<string, unknown>>;
       try {

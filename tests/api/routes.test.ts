@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { drizzle } from "drizzle-orm/node-postgres";
 import jwt from "jsonwebtoken";
+import pg from "pg";
+import { createDeployedDbStore } from "../../src/db/deployedDbStore";
 import { createSecretBox } from "../../src/crypto/secretBox";
 import { deployed_db } from "../../src/db/schema";
 import { refusingSessions } from "../support/recordingSessions";
-import { startTestApp, type RunningTestApp } from "../support/testApp";
+import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
 
@@ -11,6 +14,7 @@ import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../support/to
 let dbs: TestDatabases;
 let app: RunningTestApp;
 const sessions = refusingSessions();
+const logger = captureLogger();
 const box = createSecretBox(TEST_ENCRYPTION_KEY);
 let machineOf7 = 0;
 
@@ -18,7 +22,7 @@ beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   machineOf7 = await dbs.addMachine({ ip: "10.99.0.2", ownerId: 7, rootPassword: "pw" });
   await dbs.addMachine({ ip: "10.99.0.3", ownerId: 8, rootPassword: "pw" });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions, clock: () => new Date("2026-01-02T03:04:05.000Z") });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions, logger, clock: () => new Date("2026-01-02T03:04:05.000Z") });
 });
 
 afterAll(async () => {
@@ -35,6 +39,32 @@ describe("health", () => {
     expect(response.body).toEqual({ status: "success", message: "Storage Layer of Zyotra is running", Timestamp: "2026-01-02T03:04:05.000Z" });
     expect(response.headers.get("x-content-type-options")).toBe("nosniff");
     expect(response.headers.get("x-frame-options")).toBe("DENY");
+  });
+});
+
+describe("readiness", () => {
+  test("/health/ready checks both databases", async () => {
+    const ready = await app.request("GET", "/health/ready");
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ status: "ready", checks: { metadata: "up", registry: "up" } });
+  });
+
+  test("a database down makes readiness 503 while liveness and validation keep answering", async () => {
+    const deadPool = new pg.Pool({ connectionString: "postgresql://nobody:x@127.0.0.1:1/none", connectionTimeoutMillis: 1_000 });
+    deadPool.on("error", () => undefined);
+    const broken = startTestApp({ store: createDeployedDbStore(drizzle(deadPool)), registry: dbs.registry, sessions });
+    try {
+      const ready = await broken.request("GET", "/health/ready");
+      expect(ready.status).toBe(503);
+      expect(ready.body).toEqual({ status: "unavailable", checks: { metadata: "down", registry: "up" } });
+      expect((await broken.request("GET", "/health")).status).toBe(200);
+      const list = await broken.request("GET", "/get-db", { userId: 7 });
+      expect(list.status).toBe(503);
+      expect(typeof list.body.message).toBe("string");
+    } finally {
+      await broken.stop();
+      await deadPool.end();
+    }
   });
 });
 
@@ -150,7 +180,7 @@ describe("machine checks (403 / 404) before any connection", () => {
     );
     const response = await app.request("POST", "/deploy-postgres", { userId: 7, body: deployBody({ vpsId: rows[0]?.id, vpsIp: "10.99.0.4" }) });
     expect(response.status).toBe(500);
-    expect(response.body).toEqual({ message: "The stored credentials of this machine could not be decrypted" });
+    expect(response.body.message).toBe("The stored credentials of this machine could not be decrypted");
     expect(await dbs.drizzleDb.select().from(deployed_db)).toHaveLength(0);
   });
 
@@ -184,6 +214,28 @@ describe("GET /get-db and DELETE /delete-db tenancy", () => {
     expect(response.status).toBe(404);
     expect(response.body).toEqual({ message: "Database not found" });
     expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.id === other?.id)).toBe(true);
+  });
+});
+
+describe("request ids and logs", () => {
+  test("every answer carries X-Request-Id; 5xx bodies quote it; one log line per request", async () => {
+    const ok = await app.request("GET", "/get-db", { userId: 7 });
+    const id = ok.headers.get("x-request-id") ?? "";
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    await Bun.sleep(20);
+    const line = logger.lines.find((l) => l.event === "http.request" && l.fields?.requestId === id);
+    expect(line?.fields).toMatchObject({ method: "GET", route: "/get-db", status: 200, userId: 7 });
+    expect(typeof line?.fields?.durationMs).toBe("number");
+
+    const { rows } = await dbs.registryDb.pool.query<{ id: number }>(
+      `INSERT INTO vps_machines (vps_ip, vps_name, vps_password, "ownerId") VALUES ('10.99.0.5', 'broken', 'garbage', 7) RETURNING id`,
+    );
+    const failed = await app.request("POST", "/deploy-postgres", { userId: 7, body: deployBody({ vpsId: rows[0]?.id, vpsIp: "10.99.0.5" }) });
+    expect(failed.status).toBe(500);
+    expect(failed.body.requestId).toBe(failed.headers.get("x-request-id") ?? "missing");
+    const notFound = await app.request("GET", "/nope");
+    expect(notFound.status).toBe(404);
+    expect(notFound.body).toEqual({ message: "Route not found" });
   });
 });
 

@@ -39,7 +39,7 @@ export class ThrowawayDatabase {
     readonly name: string,
     readonly url: string,
   ) {
-    this.pool = new pg.Pool({ connectionString: url, max: 5 });
+    this.pool = new pg.Pool({ connectionString: url, max: 10 });
     this.pool.on("error", () => undefined);
   }
 
