@@ -12,6 +12,7 @@ import { createTableService } from "./features/tables/tableService";
 import { errorResponses } from "./http/errorResponses";
 import { requestGuards } from "./http/requestGuards";
 import { requestLog } from "./http/requestLog";
+import { addressRateLimit, type RateLimitSettings } from "./http/rateLimits";
 import type { MachineRegistry } from "./machines/machineRegistry";
 import { KeyedMutex } from "./shared/keyedMutex";
 import { silentLogger, type Logger } from "./shared/logger";
@@ -22,6 +23,7 @@ export interface AppDependencies {
   encryptionKey: string;
   corsOrigins: string[];
   ssh: SshSettings;
+  rateLimits: RateLimitSettings;
   store: DeployedDbStore;
   registry: MachineRegistry;
   sessions: SshSessions;
@@ -56,6 +58,7 @@ export function createApp(deps: AppDependencies) {
     .use(requestLog(logger))
     .use(errorResponses(logger))
     .use(requestGuards())
+    .use(addressRateLimit(deps.rateLimits))
     .use(
       cors({
         origin: deps.corsOrigins,
@@ -70,8 +73,8 @@ export function createApp(deps: AppDependencies) {
         { name: "registry", ping: () => deps.registry.ping() },
       ]),
     )
-    .use(databasesController(databases, deps.accessTokenSecret))
-    .use(tablesController(tables, deps.accessTokenSecret));
+    .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
+    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits));
 }
 
 export type App = ReturnType<typeof createApp>;

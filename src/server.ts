@@ -56,7 +56,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
 
   const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: config.ssh.connectTimeoutMs, idleTimeoutMs: config.ssh.idleTimeoutMs });
   closers.push(() => sessions.closeAll());
-  const app = createApp({ ...wiring, corsOrigins: config.corsOrigins, ssh: config.ssh, sessions, logger });
+  const app = createApp({ ...wiring, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger });
   app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024 });
   const port = app.server?.port ?? config.port;
   logger.info("server.listening", { port, mode: config.databases.mode });

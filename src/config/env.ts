@@ -11,6 +11,8 @@ export class ConfigError extends Error {
   }
 }
 
+import type { RateLimitSettings } from "../http/rateLimits";
+
 export const DEFAULT_CORS_ORIGINS = ["http://localhost:5173", "https://zyotraportal.ramkrishna.cloud"];
 
 export interface SshSettings {
@@ -24,6 +26,7 @@ export interface SshSettings {
 }
 
 export interface AppConfig {
+  rateLimits: RateLimitSettings;
   port: number;
   production: boolean;
   /** Both URLs set: production databases. Both unset outside production: embedded PGlite. */
@@ -113,6 +116,13 @@ export function loadConfig(env: Env): AppConfig {
     accessTokenSecret: readSecret(env, "ACCESS_TOKEN_SECRET", secretsRequired),
     encryptionKey: readSecret(env, "ENCRYPTION_KEY", secretsRequired),
     corsOrigins: readOrigins(env),
+    rateLimits: {
+      windowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1_000, 3_600_000),
+      perAddress: readInt(env, "RATE_LIMIT_PER_ADDRESS", 600, 1, 1_000_000),
+      userReads: readInt(env, "RATE_LIMIT_USER_READS", 300, 1, 1_000_000),
+      userWrites: readInt(env, "RATE_LIMIT_USER_WRITES", 20, 1, 1_000_000),
+      trustedProxyHeader: env.TRUSTED_PROXY_HEADER?.trim().toLowerCase() || undefined,
+    },
     ssh: {
       user: sshUser,
       port: readInt(env, "SSH_PORT", 22, 1, 65535),

@@ -98,3 +98,11 @@ export class ConflictError extends AppError {
  * remotely, so the work may safely be retried on a fresh connection.
  */
 export class SshChannelUnavailableError extends MachineUnreachableError {}
+
+/** Too many requests from one user or address. */
+export class RateLimitedError extends AppError {
+  readonly kind = "rate-limited";
+  constructor() {
+    super("Too many requests, please slow down and try again shortly");
+  }
+}

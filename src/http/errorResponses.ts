@@ -13,6 +13,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "not-found": 404,
   conflict: 409,
   "payload-too-large": 413,
+  "rate-limited": 429,
   "machine-credentials": 500,
   "machine-unreachable": 502,
   "remote-step": 502,

@@ -1,10 +1,14 @@
 import { createApp, type AppDependencies } from "../../src/app";
 import type { SshSettings } from "../../src/config/env";
+import type { RateLimitSettings } from "../../src/http/rateLimits";
 import type { Logger, LogFields } from "../../src/shared/logger";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "./tokens";
 
 export const TEST_SSH: SshSettings = { user: "root", port: 22, connectTimeoutMs: 5_000, commandTimeoutMs: 60_000, installTimeoutMs: 120_000, idleTimeoutMs: 60_000 };
+
+/** Tests that are not about rate limits must never hit one. */
+export const GENEROUS_LIMITS: RateLimitSettings = { windowMs: 60_000, perAddress: 1_000_000, userReads: 1_000_000, userWrites: 1_000_000 };
 
 export interface CapturedLog {
   level: string;
@@ -40,6 +44,7 @@ export function startTestApp(overrides: Overrides): RunningTestApp {
     encryptionKey: TEST_ENCRYPTION_KEY,
     corsOrigins: ["http://localhost:5173"],
     ssh: TEST_SSH,
+    rateLimits: GENEROUS_LIMITS,
     sessions,
     ...overrides,
   }).listen({ port: 0, hostname: "127.0.0.1" });

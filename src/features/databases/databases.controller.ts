@@ -2,12 +2,15 @@ import { Elysia } from "elysia";
 import { checkAuth } from "../../auth/checkAuth";
 import { InvalidRequestError } from "../../errors/appErrors";
 import { toMachineId } from "../../http/commonModels";
+import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { DatabaseService } from "./databaseService";
 import { DatabaseIdParams, DeployBody } from "./databases.model";
 
-export function databasesController(service: DatabaseService, accessTokenSecret: string) {
-  return new Elysia()
+export function databasesController(service: DatabaseService, accessTokenSecret: string, limits: RateLimitSettings) {
+  // Deploy and delete run commands as root on a machine: a stricter per-user budget than reads.
+  const writes = new Elysia()
     .use(checkAuth(accessTokenSecret))
+    .use(userRateLimit(limits.windowMs, limits.userWrites, "writes"))
     .post(
       "/deploy-postgres",
       async ({ body, userId }) => {
@@ -31,6 +34,10 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
         return { status: 200, message: "Database deleted successfully" };
       },
       { params: DatabaseIdParams },
-    )
+    );
+  const reads = new Elysia()
+    .use(checkAuth(accessTokenSecret))
+    .use(userRateLimit(limits.windowMs, limits.userReads, "reads"))
     .get("/get-db", async ({ userId }) => ({ status: 200, data: await service.list(userId) }));
+  return new Elysia().use(writes).use(reads);
 }

@@ -2,12 +2,14 @@ import { Elysia } from "elysia";
 import { checkAuth } from "../../auth/checkAuth";
 import { MachineAccessDeniedError, MachineNotVisibleError } from "../../errors/appErrors";
 import { toMachineId } from "../../http/commonModels";
+import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { TableService } from "./tableService";
 import { TableDataBody, TablesListBody } from "./tables.model";
 
-export function tablesController(service: TableService, accessTokenSecret: string) {
+export function tablesController(service: TableService, accessTokenSecret: string, limits: RateLimitSettings) {
   return new Elysia()
     .use(checkAuth(accessTokenSecret))
+    .use(userRateLimit(limits.windowMs, limits.userReads, "reads"))
     .post(
       "/get-tables-list",
       async ({ body, userId }) => {
