@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import type { SshSettings } from "./config/env";
 import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
+import { noAudit, type AuditTrail } from "./db/auditTrail";
 import type { DeployedDbStore } from "./db/deployedDbStore";
 import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
@@ -25,6 +26,8 @@ export interface AppDependencies {
   ssh: SshSettings;
   rateLimits: RateLimitSettings;
   store: DeployedDbStore;
+  /** Defaults to no auditing (tests of unrelated behaviour). */
+  audit?: AuditTrail;
   registry: MachineRegistry;
   sessions: SshSessions;
   /** Defaults to a real TCP login with `pg`. */
@@ -42,6 +45,7 @@ export function createApp(deps: AppDependencies) {
 
   const databases = createDatabaseService({
     store: deps.store,
+    audit: deps.audit ?? noAudit,
     registry: deps.registry,
     sessions: deps.sessions,
     secretBox: createSecretBox(deps.encryptionKey),

@@ -2,7 +2,9 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { createApp } from "./app";
 import type { AppConfig } from "./config/env";
-import { createDeployedDbStore } from "./db/deployedDbStore";
+import { createAuditTrail } from "./db/auditTrail";
+import { createDeployedDbStore, type MetadataDatabase } from "./db/deployedDbStore";
+import { createHostKeyStore } from "./db/hostKeyStore";
 import { startAdminSocket } from "./devMode/adminSocket";
 import { loadOrCreateDevSecrets } from "./devMode/devSecrets";
 import { openEmbeddedDatabase } from "./devMode/embeddedDatabase";
@@ -19,7 +21,7 @@ export interface RunningServer {
 /** Wires real dependencies for the configured mode and starts listening. */
 export async function startServer(config: AppConfig, logger: Logger): Promise<RunningServer> {
   const closers: Array<() => Promise<void> | void> = [];
-  let wiring: Pick<Parameters<typeof createApp>[0], "store" | "registry" | "accessTokenSecret" | "encryptionKey">;
+  let wiring: Pick<Parameters<typeof createApp>[0], "store" | "registry" | "accessTokenSecret" | "encryptionKey"> & { metadata: MetadataDatabase };
 
   if (config.databases.mode === "external") {
     // Nothing may hang on a database: bounded connect, statement and client-side query times.
@@ -30,8 +32,10 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     metadataPool.on("error", (error) => logger.warn("metadata_pool.error", { reason: error.message }));
     registryPool.on("error", (error) => logger.warn("registry_pool.error", { reason: error.message }));
     closers.push(() => metadataPool.end(), () => registryPool.end());
+    const metadata = drizzle(metadataPool);
     wiring = {
-      store: createDeployedDbStore(drizzle(metadataPool)),
+      metadata,
+      store: createDeployedDbStore(metadata),
       registry: createSqlMachineRegistry(registryPool),
       accessTokenSecret: config.accessTokenSecret ?? "",
       encryptionKey: config.encryptionKey ?? "",
@@ -46,6 +50,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     const admin = startAdminSocket(dataDir, embedded.registry, encryptionKey);
     closers.push(() => admin.stop(), () => embedded.close());
     wiring = {
+      metadata: embedded.metadata,
       store: createDeployedDbStore(embedded.metadata),
       registry: createSqlMachineRegistry(embedded.registry),
       accessTokenSecret,
@@ -54,9 +59,14 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     logger.warn("dev.embedded_database", { dataDir, note: "zero-config mode with embedded PGlite; set the database URLs for production" });
   }
 
-  const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: config.ssh.connectTimeoutMs, idleTimeoutMs: config.ssh.idleTimeoutMs });
+  const sessions = createSshPool({
+    ...DEFAULT_POOL_SETTINGS,
+    connectTimeoutMs: config.ssh.connectTimeoutMs,
+    idleTimeoutMs: config.ssh.idleTimeoutMs,
+    hostKeys: createHostKeyStore(wiring.metadata),
+  });
   closers.push(() => sessions.closeAll());
-  const app = createApp({ ...wiring, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger });
+  const app = createApp({ ...wiring, audit: createAuditTrail(wiring.metadata, logger), corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger });
   app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024 });
   const port = app.server?.port ?? config.port;
   logger.info("server.listening", { port, mode: config.databases.mode });

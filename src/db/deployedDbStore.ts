@@ -14,6 +14,7 @@ export interface DeployedDbStore {
   remove(id: number): Promise<void>;
   listByUser(userId: number): Promise<DeployedDbRow[]>;
   findByIdForUser(id: number, userId: number): Promise<DeployedDbRow | undefined>;
+  exists(id: number): Promise<boolean>;
   /** How many other recorded databases on `host` log in as `username`. */
   countOtherUsersOfRole(host: string, username: string, excludeId: number): Promise<number>;
   /** Keeps every recorded password of one role on one host in step with the role's real password. */
@@ -69,6 +70,11 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
           .from(deployed_db)
           .where(and(eq(deployed_db.id, id), eq(deployed_db.userId, userId)));
         return row;
+      }),
+    exists: (id) =>
+      guarded(async () => {
+        const [row] = await db.select({ id: deployed_db.id }).from(deployed_db).where(eq(deployed_db.id, id));
+        return row !== undefined;
       }),
     countOtherUsersOfRole: (host, username, excludeId) =>
       guarded(async () => {

@@ -1,4 +1,4 @@
-import { index, integer, pgTable, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
+import { index, integer, pgTable, primaryKey, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
 
 /**
  * Our metadata: one row per database we deployed. Column names are those of the previous
@@ -36,3 +36,39 @@ export const DEPLOY_STATUS = {
   running: "running",
   failed: "failed",
 } as const;
+
+/**
+ * Who did what to which machine and database, and how it ended: every deploy and delete, and
+ * every refused attempt on someone else's resource. Never holds a secret.
+ */
+export const audit_log = pgTable(
+  "audit_log",
+  {
+    id: serial("id").primaryKey(),
+    at: timestamp("at", { withTimezone: true }).defaultNow().notNull(),
+    userId: integer("user_id").notNull(),
+    action: varchar("action", { length: 32 }).notNull(),
+    machineId: integer("machine_id"),
+    host: varchar("host", { length: 100 }),
+    dbName: varchar("db_name", { length: 63 }),
+    outcome: varchar("outcome", { length: 16 }).notNull(),
+    detail: varchar("detail", { length: 200 }),
+    clientAddress: varchar("client_address", { length: 64 }),
+    requestId: varchar("request_id", { length: 64 }),
+  },
+  (table) => [index("audit_log_at_idx").on(table.at), index("audit_log_user_id_at_idx").on(table.userId, table.at)],
+);
+
+export type NewAuditEntry = typeof audit_log.$inferInsert;
+
+/** SSH host keys pinned on first use, per machine and address. */
+export const machine_host_keys = pgTable(
+  "machine_host_keys",
+  {
+    machineId: integer("machine_id").notNull(),
+    host: varchar("host", { length: 100 }).notNull(),
+    fingerprint: varchar("fingerprint", { length: 100 }).notNull(),
+    pinnedAt: timestamp("pinned_at", { withTimezone: true }).defaultNow().notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.machineId, table.host] })],
+);

@@ -106,3 +106,11 @@ export class RateLimitedError extends AppError {
     super("Too many requests, please slow down and try again shortly");
   }
 }
+
+/** The machine presented another SSH host key than the one pinned at first contact. */
+export class HostKeyMismatchError extends AppError {
+  readonly kind = "host-key-mismatch";
+  constructor(machineId: number) {
+    super(`The SSH host key of machine ${machineId} changed; nothing was done. If the machine was reinstalled, ask support to reset its pinned key`);
+  }
+}

@@ -17,6 +17,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "machine-credentials": 500,
   "machine-unreachable": 502,
   "remote-step": 502,
+  "host-key-mismatch": 502,
   "remote-timeout": 504,
   "dependency-unavailable": 503,
 };

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { SshChannelUnavailableError } from "../errors/appErrors";
-import { SSHClient } from "./SSHClient";
+import type { HostKeyStore } from "../db/hostKeyStore";
+import { HostKeyMismatchError, SshChannelUnavailableError } from "../errors/appErrors";
+import { SSHClient, type SSHConnectOptions } from "./SSHClient";
 import { toConnectOptions, type SshSessions, type SshTarget } from "./sshSessions";
 
 export interface SshPoolSettings {
@@ -12,7 +13,13 @@ export interface SshPoolSettings {
   /** Connections per key before further work waits for a free lease. */
   maxConnectionsPerKey: number;
   /** Builds clients; tests may count or wrap them. */
-  createClient?: (target: SshTarget) => SSHClient;
+  createClient?: (options: SSHConnectOptions) => SSHClient;
+  /** Trust on first use; without it host keys are not checked (tests of the pool alone). */
+  hostKeys?: HostKeyStore;
+}
+
+export function hostKeyFingerprint(key: Buffer): string {
+  return "SHA256:" + createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
 
 export const DEFAULT_POOL_SETTINGS = { idleTimeoutMs: 60_000, maxLeasesPerConnection: 8, maxConnectionsPerKey: 4 };
@@ -66,8 +73,33 @@ export function createSshPool(settings: SshPoolSettings): SshSessions & { openCo
   };
 
   const open = (key: string, target: SshTarget): PooledConnection => {
-    const ssh = settings.createClient?.(target) ?? new SSHClient(toConnectOptions(target, settings.connectTimeoutMs));
-    const connection: PooledConnection = { ssh, ready: ssh.connect(), leases: 0 };
+    let expected: string | undefined;
+    let seen: string | undefined;
+    const options: SSHConnectOptions = {
+      ...toConnectOptions(target, settings.connectTimeoutMs),
+      hostVerifier: (hostKey) => {
+        seen = hostKeyFingerprint(hostKey);
+        return expected === undefined || expected === seen;
+      },
+    };
+    const ssh = settings.createClient?.(options) ?? new SSHClient(options);
+    const connect = async () => {
+      const { hostKeys } = settings;
+      if (!hostKeys) return ssh.connect();
+      expected = await hostKeys.pinned(target.machineId, target.host);
+      try {
+        await ssh.connect();
+      } catch (error) {
+        if (expected !== undefined && seen !== undefined && seen !== expected) throw new HostKeyMismatchError(target.machineId);
+        throw error;
+      }
+      // First contact: pin what we saw. A concurrent first contact may have pinned another key.
+      if (expected === undefined && seen !== undefined && (await hostKeys.pin(target.machineId, target.host, seen)) !== seen) {
+        ssh.close();
+        throw new HostKeyMismatchError(target.machineId);
+      }
+    };
+    const connection: PooledConnection = { ssh, ready: connect(), leases: 0 };
     // A failed handshake must not linger in the pool for the next request.
     connection.ready.catch(() => remove(key, connection));
     const list = pools.get(key) ?? [];

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type pg from "pg";
-import { deployed_db } from "../../src/db/schema";
+import { createAuditTrail } from "../../src/db/auditTrail";
+import { createHostKeyStore } from "../../src/db/hostKeyStore";
+import { audit_log, deployed_db, machine_host_keys } from "../../src/db/schema";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { canLogin, connectAs } from "../support/remoteDb";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
@@ -33,7 +35,7 @@ beforeAll(async () => {
   vps = await startSandboxVps({ postgres: "absent" });
   dbs = await createTestDatabases((await import("../support/tokens")).TEST_ENCRYPTION_KEY);
   machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, logger });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, logger, audit: createAuditTrail(dbs.drizzleDb, logger), hostKeys: createHostKeyStore(dbs.drizzleDb) });
 }, 120_000);
 
 afterAll(async () => {
@@ -171,6 +173,44 @@ describe("deploy on a machine without PostgreSQL", () => {
     const blogTwo = await byName("blog_two");
     expect((await app.request("DELETE", `/delete-db/${blogTwo?.id}`, { userId: OWNER })).status).toBe(200);
     expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'blog_user'")).toBe("0");
+  }, 60_000);
+
+  test("deploys and deletes are in the audit log, without secrets", async () => {
+    const entries = await dbs.drizzleDb.select().from(audit_log);
+    expect(entries.filter((e) => e.action === "deploy" && e.outcome === "success").map((e) => e.dbName)).toEqual(expect.arrayContaining(["shop", "blog", "race", "blog_two"]));
+    expect(entries.some((e) => e.action === "delete" && e.outcome === "success" && e.dbName === "shop")).toBe(true);
+    expect(entries.some((e) => e.action === "delete" && e.outcome === "refused" && e.userId === 8)).toBe(true);
+    for (const entry of entries) {
+      expect(entry.clientAddress).toBe("127.0.0.1");
+      expect(entry.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    const text = JSON.stringify(entries);
+    for (const secret of ["Pa'ss", "second-password", "race-pw-"]) expect(text).not.toContain(secret);
+  });
+
+  test("the host key is pinned at first contact; a changed key is refused until ops reset it", async () => {
+    const [pinned] = await dbs.drizzleDb.select().from(machine_host_keys);
+    expect(pinned).toMatchObject({ machineId, host: vps.ip });
+    expect(pinned?.fingerprint).toStartWith("SHA256:");
+    await dbs.drizzleDb.update(machine_host_keys).set({ fingerprint: "SHA256:someone-else" });
+
+    // A new instance: no pooled connection, so the key is checked again.
+    const second = startTestApp({ store: dbs.store, registry: dbs.registry, hostKeys: createHostKeyStore(dbs.drizzleDb) });
+    try {
+      const refused = await second.request("POST", "/deploy-postgres", { userId: OWNER, body: { vpsId: machineId, vpsIp: vps.ip, dbName: "mitm", userName: "mitm_user", password: "x" } });
+      expect(refused.status).toBe(502);
+      expect(String(refused.body.message)).toContain(`host key of machine ${machineId} changed`);
+      expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'mitm_user'")).toBe("0");
+      expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "mitm")).toBe(false);
+
+      const reset = Bun.spawnSync(["bun", "src/cli/resetHostKey.ts", "--machine", String(machineId)], { env: { ...process.env, STORAGE_LAYER_DATABASE_URL: dbs.metadata.url } });
+      expect(reset.exitCode).toBe(0);
+      const list = await second.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "postgres", vpsId: machineId, vpsIp: vps.ip } });
+      expect(list.status).toBe(200);
+      expect((await dbs.drizzleDb.select().from(machine_host_keys))[0]?.fingerprint).toBe(pinned?.fingerprint ?? "");
+    } finally {
+      await second.stop();
+    }
   }, 60_000);
 
   test("logs name the remote steps but never a password or a token", () => {

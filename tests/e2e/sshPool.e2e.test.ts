@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encryptMachineSecret } from "../../src/crypto/machineSecret";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { SSHClient, type ExecOptions, type CommandResult } from "../../src/ssh/SSHClient";
-import { toConnectOptions } from "../../src/ssh/sshSessions";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
@@ -89,7 +88,7 @@ describe("SSH session pool", () => {
       maxLeasesPerConnection: 2,
       maxConnectionsPerKey: 1,
       connectTimeoutMs: 5_000,
-      createClient: (target) => new CountingClient(toConnectOptions(target, 5_000)),
+      createClient: (options) => new CountingClient(options),
     });
     const app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: pool });
     try {

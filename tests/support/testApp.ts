@@ -1,5 +1,6 @@
 import { createApp, type AppDependencies } from "../../src/app";
 import type { SshSettings } from "../../src/config/env";
+import type { HostKeyStore } from "../../src/db/hostKeyStore";
 import type { RateLimitSettings } from "../../src/http/rateLimits";
 import type { Logger, LogFields } from "../../src/shared/logger";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
@@ -32,13 +33,15 @@ export interface RunningTestApp {
   request(method: string, path: string, options?: { userId?: string | number; token?: string; body?: unknown; rawBody?: string; cookie?: boolean }): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }>;
 }
 
-type Overrides = Partial<AppDependencies> & Pick<AppDependencies, "store" | "registry">;
+type Overrides = Partial<AppDependencies> & Pick<AppDependencies, "store" | "registry"> & { hostKeys?: HostKeyStore };
 
 /** A real service instance listening on a loopback port. */
 export function startTestApp(overrides: Overrides): RunningTestApp {
   const ssh = overrides.ssh ?? TEST_SSH;
   // The production path: pooled sessions, unless a test brings its own.
-  const sessions = overrides.sessions ?? createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: ssh.connectTimeoutMs, idleTimeoutMs: ssh.idleTimeoutMs });
+  const sessions =
+    overrides.sessions ??
+    createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: ssh.connectTimeoutMs, idleTimeoutMs: ssh.idleTimeoutMs, hostKeys: overrides.hostKeys });
   const app = createApp({
     accessTokenSecret: TEST_ACCESS_SECRET,
     encryptionKey: TEST_ENCRYPTION_KEY,

@@ -1,7 +1,16 @@
 import type { DeployedDbStore } from "../../db/deployedDbStore";
 import type { DeployedDbRow } from "../../db/schema";
 import type { SecretBox } from "../../crypto/secretBox";
-import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
+import type { Actor, AuditEvent, AuditTrail } from "../../db/auditTrail";
+import {
+  AppError,
+  ConflictError,
+  DatabaseAlreadyExistsError,
+  InvalidRequestError,
+  MachineAccessDeniedError,
+  NotFoundError,
+  RemoteStepError,
+} from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -17,6 +26,7 @@ export type DatabaseProbe = (connection: { host: string; port: number; user: str
 
 export interface DatabaseServiceDeps {
   store: DeployedDbStore;
+  audit: AuditTrail;
   registry: MachineRegistry;
   sessions: SshSessions;
   secretBox: SecretBox;
@@ -68,7 +78,26 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
   const helperFor = (ssh: SSHClient, host: string) =>
     new PostgresSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("remote.step", { host, step }));
 
-  async function deploy(userId: number, request: DeployRequest): Promise<DeployResult> {
+  /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
+  async function audited<T>(actor: Actor, event: Omit<AuditEvent, "outcome">, work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      await deps.audit.record(actor, { ...event, outcome: "success" });
+      return result;
+    } catch (error) {
+      const refused = error instanceof MachineAccessDeniedError || error instanceof NotFoundError;
+      if (refused || !(error instanceof InvalidRequestError || error instanceof DatabaseAlreadyExistsError)) {
+        await deps.audit.record(actor, { ...event, outcome: refused ? "refused" : "failure", detail: error instanceof AppError ? error.kind : "internal" });
+      }
+      throw error;
+    }
+  }
+
+  function deploy(actor: Actor, request: DeployRequest): Promise<DeployResult> {
+    return audited(actor, { action: "deploy", machineId: request.vpsId, host: request.vpsIp, dbName: request.dbName }, () => deployAs(actor.userId, request));
+  }
+
+  async function deployAs(userId: number, request: DeployRequest): Promise<DeployResult> {
     if (isReservedDatabase(request.dbName)) throw new InvalidRequestError(`${request.dbName} is a reserved database name`);
     if (isReservedRole(request.userName)) throw new InvalidRequestError(`${request.userName} is a reserved role name`);
 
@@ -117,9 +146,17 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     }
   }
 
-  async function remove(userId: number, id: number): Promise<void> {
-    const row = await store.findByIdForUser(id, userId);
-    if (!row) throw new NotFoundError("Database not found");
+  async function remove(actor: Actor, id: number): Promise<void> {
+    const row = await store.findByIdForUser(id, actor.userId);
+    if (!row) {
+      // Only someone else's row is a refusal worth auditing; a wrong id is just a 404.
+      if (await store.exists(id)) await deps.audit.record(actor, { action: "delete", outcome: "refused", detail: `deployed_db ${id}` });
+      throw new NotFoundError("Database not found");
+    }
+    await audited(actor, { action: "delete", machineId: row.vpsId, host: row.host, dbName: row.dbName }, () => removeRow(actor.userId, row));
+  }
+
+  async function removeRow(userId: number, row: DeployedDbRow): Promise<void> {
     if (row.status === "deploying") throw new ConflictError("This database is still being deployed, try again when it is running");
     const machine = await verifyMachine(registry, row.vpsId, userId, row.host);
     const target = sshTargetFor(machine, deps.login, deps.encryptionKey);

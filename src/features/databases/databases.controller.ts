@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { checkAuth } from "../../auth/checkAuth";
 import { InvalidRequestError } from "../../errors/appErrors";
+import { actorOf } from "../../http/actor";
 import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { DatabaseService } from "./databaseService";
@@ -13,8 +14,8 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
     .use(userRateLimit(limits.windowMs, limits.userWrites, "writes"))
     .post(
       "/deploy-postgres",
-      async ({ body, userId }) => {
-        const result = await service.deploy(userId, {
+      async ({ body, userId, request, server }) => {
+        const result = await service.deploy(actorOf(userId, request, server), {
           vpsId: toMachineId(body.vpsId),
           vpsIp: body.vpsIp,
           dbName: body.dbName,
@@ -27,10 +28,10 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
     )
     .delete(
       "/delete-db/:id",
-      async ({ params, userId }) => {
+      async ({ params, userId, request, server }) => {
         const id = Number(params.id);
         if (id > 2_147_483_647) throw new InvalidRequestError("Database id must be a positive integer");
-        await service.remove(userId, id);
+        await service.remove(actorOf(userId, request, server), id);
         return { status: 200, message: "Database deleted successfully" };
       },
       { params: DatabaseIdParams },

@@ -1,0 +1,52 @@
+import type { Logger } from "../shared/logger";
+import type { MetadataDatabase } from "./deployedDbStore";
+import { audit_log, type NewAuditEntry } from "./schema";
+
+export type AuditOutcome = "success" | "failure" | "refused";
+
+/** Who is acting, as far as the HTTP layer knows; services pass it through untouched. */
+export interface Actor {
+  userId: number;
+  clientAddress?: string;
+  requestId?: string;
+}
+
+export interface AuditEvent {
+  action: "deploy" | "delete" | "list-tables" | "read-table";
+  outcome: AuditOutcome;
+  machineId?: number;
+  host?: string;
+  dbName?: string;
+  /** An error kind or short reason; never a secret or remote output. */
+  detail?: string;
+}
+
+export interface AuditTrail {
+  record(actor: Actor, event: AuditEvent): Promise<void>;
+}
+
+/** Writes audit rows; a failed write is logged, never allowed to fail the request it describes. */
+export function createAuditTrail(db: MetadataDatabase, logger: Logger): AuditTrail {
+  return {
+    async record(actor, event) {
+      const entry: NewAuditEntry = {
+        userId: actor.userId,
+        action: event.action,
+        machineId: event.machineId ?? null,
+        host: event.host ?? null,
+        dbName: event.dbName ?? null,
+        outcome: event.outcome,
+        detail: event.detail?.slice(0, 200) ?? null,
+        clientAddress: actor.clientAddress?.slice(0, 64) ?? null,
+        requestId: actor.requestId ?? null,
+      };
+      try {
+        await db.insert(audit_log).values(entry);
+      } catch (error) {
+        logger.error("audit.write_failed", { action: event.action, outcome: event.outcome, requestId: actor.requestId, reason: error instanceof Error ? error.name : "unknown" });
+      }
+    },
+  };
+}
+
+export const noAudit: AuditTrail = { record: async () => undefined };
