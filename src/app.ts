@@ -1,6 +1,6 @@
 import { cors } from "@elysiajs/cors";
 import { Elysia } from "elysia";
-import type { SshSettings } from "./config/env";
+import { DEFAULT_TABLE_DATA_MAX_ROWS, type SshSettings } from "./config/env";
 import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
 import { noAudit, type AuditTrail } from "./db/auditTrail";
@@ -32,6 +32,8 @@ export interface AppDependencies {
   sessions: SshSessions;
   /** Defaults to a real TCP login with `pg`. */
   probe?: DatabaseProbe;
+  /** Rows in a table-data answer without `limit`; defaults to DEFAULT_TABLE_DATA_MAX_ROWS. */
+  tableDataMaxRows?: number;
   clock?: () => Date;
   logger?: Logger;
 }
@@ -56,7 +58,14 @@ export function createApp(deps: AppDependencies) {
     probe: deps.probe ?? createPgProbe(deps.ssh.connectTimeoutMs),
     logger,
   });
-  const tables = createTableService({ registry: deps.registry, sessions: deps.sessions, encryptionKey: deps.encryptionKey, login, remote });
+  const tables = createTableService({
+    registry: deps.registry,
+    sessions: deps.sessions,
+    encryptionKey: deps.encryptionKey,
+    login,
+    remote,
+    maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
+  });
 
   return new Elysia()
     .use(requestLog(logger))

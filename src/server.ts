@@ -3,6 +3,7 @@ import pg from "pg";
 import { createApp } from "./app";
 import type { AppConfig } from "./config/env";
 import { createAuditTrail } from "./db/auditTrail";
+import { reconcileUnfinishedDeploys, type ReconcileDeps } from "./features/databases/reconcileDeploys";
 import { createDeployedDbStore, type MetadataDatabase } from "./db/deployedDbStore";
 import { createHostKeyStore } from "./db/hostKeyStore";
 import { startAdminSocket } from "./devMode/adminSocket";
@@ -12,6 +13,29 @@ import { createSqlMachineRegistry } from "./machines/machineRegistry";
 import { MAX_BODY_BYTES } from "./http/requestGuards";
 import type { Logger } from "./shared/logger";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "./ssh/sshPool";
+
+const RECONCILE_EVERY_MS = 60_000;
+
+/** Undo interrupted deploys now and then every minute; returns the function that stops it. */
+function scheduleReconciliation(deps: ReconcileDeps, staleAfterMs: number): () => void {
+  let running = false;
+  const pass = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await reconcileUnfinishedDeploys(deps, new Date(Date.now() - staleAfterMs));
+    } catch (error) {
+      deps.logger.error("deploy.reconcile_failed", { reason: error instanceof Error ? error.name : "unknown" });
+    } finally {
+      running = false;
+    }
+  };
+  void pass();
+  // Never let an interrupted deploy wait much longer than it takes to become stale.
+  const timer = setInterval(() => void pass(), Math.min(RECONCILE_EVERY_MS, Math.max(1_000, staleAfterMs)));
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 export interface RunningServer {
   port: number;
@@ -66,15 +90,40 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     hostKeys: createHostKeyStore(wiring.metadata),
   });
   closers.push(() => sessions.closeAll());
-  const app = createApp({ ...wiring, audit: createAuditTrail(wiring.metadata, logger), corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger });
-  app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024 });
+  const audit = createAuditTrail(wiring.metadata, logger);
+  const app = createApp({ ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows });
+  // Bun closes requests idle for 10 s by default; remote reads may legitimately take longer
+  // (deploys and deletes lift the limit per request, bounded by their SSH timeouts).
+  app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024, idleTimeout: 120 });
   const port = app.server?.port ?? config.port;
   logger.info("server.listening", { port, mode: config.databases.mode });
+
+  const stopReconciling = scheduleReconciliation(
+    {
+      store: wiring.store,
+      registry: wiring.registry,
+      sessions,
+      audit,
+      encryptionKey: wiring.encryptionKey,
+      login: { user: config.ssh.user, port: config.ssh.port },
+      remote: { sshUser: config.ssh.user, commandTimeoutMs: config.ssh.commandTimeoutMs, installTimeoutMs: config.ssh.installTimeoutMs },
+      logger,
+    },
+    // A deploy younger than its longest possible run may still be in progress elsewhere.
+    config.ssh.installTimeoutMs + config.ssh.commandTimeoutMs + config.ssh.connectTimeoutMs,
+  );
 
   return {
     port,
     async stop() {
-      await app.stop();
+      stopReconciling();
+      // Stop accepting requests, let in-flight ones (deploys above all) finish, bounded.
+      const drained = app.stop(false).then(() => true);
+      const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownGraceMs).unref());
+      if (!(await Promise.race([drained, timedOut]))) {
+        logger.warn("server.shutdown_forced", { graceMs: config.shutdownGraceMs });
+        await app.stop(true);
+      }
       for (const close of closers.reverse()) await close();
     },
   };

@@ -14,6 +14,8 @@ export class ConfigError extends Error {
 import type { RateLimitSettings } from "../http/rateLimits";
 
 export const DEFAULT_CORS_ORIGINS = ["http://localhost:5173", "https://zyotraportal.ramkrishna.cloud"];
+/** Rows in a table-data JSON answer that asks for no `limit`. */
+export const DEFAULT_TABLE_DATA_MAX_ROWS = 10_000;
 
 export interface SshSettings {
   user: string;
@@ -26,6 +28,8 @@ export interface SshSettings {
 }
 
 export interface AppConfig {
+  /** How long SIGTERM waits for in-flight requests (deploys) before closing them. */
+  shutdownGraceMs: number;
   rateLimits: RateLimitSettings;
   port: number;
   production: boolean;
@@ -37,6 +41,7 @@ export interface AppConfig {
   encryptionKey: string | undefined;
   corsOrigins: string[];
   ssh: SshSettings;
+  tableDataMaxRows: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -116,6 +121,7 @@ export function loadConfig(env: Env): AppConfig {
     accessTokenSecret: readSecret(env, "ACCESS_TOKEN_SECRET", secretsRequired),
     encryptionKey: readSecret(env, "ENCRYPTION_KEY", secretsRequired),
     corsOrigins: readOrigins(env),
+    shutdownGraceMs: readInt(env, "SHUTDOWN_GRACE_MS", 60_000, 0, 3_600_000),
     rateLimits: {
       windowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1_000, 3_600_000),
       perAddress: readInt(env, "RATE_LIMIT_PER_ADDRESS", 600, 1, 1_000_000),
@@ -131,5 +137,6 @@ export function loadConfig(env: Env): AppConfig {
       installTimeoutMs: readInt(env, "SSH_INSTALL_TIMEOUT_MS", 900_000, 1000, 7_200_000),
       idleTimeoutMs: readInt(env, "SSH_IDLE_TIMEOUT_MS", 60_000, 100, 3_600_000),
     },
+    tableDataMaxRows: readInt(env, "TABLE_DATA_MAX_ROWS", DEFAULT_TABLE_DATA_MAX_ROWS, 1, 100_000),
   };
 }

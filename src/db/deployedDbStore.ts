@@ -1,4 +1,4 @@
-import { and, asc, count, eq, ne, sql } from "drizzle-orm";
+import { and, asc, count, eq, lt, ne, sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { DatabaseAlreadyExistsError, DependencyUnavailableError } from "../errors/appErrors";
 import { isConnectionFailure, isUniqueViolation } from "./errors";
@@ -11,6 +11,9 @@ export interface DeployedDbStore {
   /** Claims (host, dbName) with status `deploying`; a concurrent or earlier claim fails. */
   insertDeploying(row: Omit<NewDeployedDbRow, "id" | "status" | "createdAt">): Promise<DeployedDbRow>;
   markRunning(id: number): Promise<void>;
+  markFailed(id: number): Promise<void>;
+  /** Rows still `deploying` although created before `before`: their deploy was interrupted. */
+  listStaleDeploying(before: Date): Promise<DeployedDbRow[]>;
   remove(id: number): Promise<void>;
   listByUser(userId: number): Promise<DeployedDbRow[]>;
   findByIdForUser(id: number, userId: number): Promise<DeployedDbRow | undefined>;
@@ -58,6 +61,18 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
       guarded(async () => {
         await db.update(deployed_db).set({ status: DEPLOY_STATUS.running }).where(eq(deployed_db.id, id));
       }),
+    markFailed: (id) =>
+      guarded(async () => {
+        await db.update(deployed_db).set({ status: DEPLOY_STATUS.failed }).where(eq(deployed_db.id, id));
+      }),
+    listStaleDeploying: (before) =>
+      guarded(() =>
+        db
+          .select()
+          .from(deployed_db)
+          .where(and(eq(deployed_db.status, DEPLOY_STATUS.deploying), lt(deployed_db.createdAt, before)))
+          .orderBy(asc(deployed_db.id)),
+      ),
     remove: (id) =>
       guarded(async () => {
         await db.delete(deployed_db).where(eq(deployed_db.id, id));

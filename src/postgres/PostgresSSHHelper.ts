@@ -1,17 +1,18 @@
-import { NotFoundError, RemoteStepError } from "../errors/appErrors";
+import { RemoteStepError } from "../errors/appErrors";
 import type { CommandResult, SSHClient } from "../ssh/SSHClient";
+import { copyLines, unescapeCopyField } from "./copyText";
 import { readMarkers, sectionAfter } from "./scriptOutput";
 import {
   bashScriptCommand,
   deployScript,
   dropDatabaseSql,
+  reconcileDeploySql,
   psqlAsPostgresCommand,
   roleAndDatabaseSql,
-  tableDataSql,
-  tablesListSql,
   type RoleAndDatabaseSpec,
 } from "./remoteScripts";
-import { decodeRows, parseColumns, parseCsv, type TableColumn, type TableRow } from "./tableValues";
+import { tablesListSql, type TableDataQuery } from "./tableQueries";
+import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
 
 export interface RemoteSettings {
   sshUser: string;
@@ -23,11 +24,6 @@ export interface DeployOutcome {
   port: number;
   createdRole: boolean;
   createdDatabase: boolean;
-}
-
-export interface TableData {
-  columns: TableColumn[];
-  rows: TableRow[];
 }
 
 export type StepLogger = (event: { step: string; host: string }) => void;
@@ -97,29 +93,25 @@ export class PostgresSSHHelper {
     await this.runPsql(sql, "rollback", "rolling back the partial deployment");
   }
 
+  /** Undoes an interrupted deploy: drops only what carries that deploy's tag. */
+  async rollbackUnfinished(spec: { dbName: string; userName: string; deployId: number }): Promise<void> {
+    await this.runPsql(reconcileDeploySql(spec), "reconcile", "undoing an interrupted deployment");
+  }
+
   /** Ends its sessions and drops the database; then the role, when asked to. */
   async dropDatabase(dbName: string, dropRole?: string): Promise<void> {
     await this.runPsql(dropDatabaseSql({ dbName, dropRole }), "drop", "dropping the database");
   }
 
-  async getTablesList(dbName: string): Promise<string[]> {
-    const stdout = await this.runPsql(tablesListSql(dbName), "tables", "listing the tables");
-    this.throwIfMissing(stdout, dbName);
-    return parseCsv(sectionAfter(stdout, "@@ROWS") ?? "").map((fields) => fields[0] ?? "");
+  async getTablesList(dbName: string, schema = "public"): Promise<string[]> {
+    const stdout = await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables");
+    throwIfMissing(readMarkers(stdout).missing, { dbName, schema });
+    return copyLines(sectionAfter(stdout, "@@ROWS") ?? "").map(unescapeCopyField);
   }
 
-  async getTableData(dbName: string, tableName: string): Promise<TableData> {
-    const stdout = await this.runPsql(tableDataSql(dbName, tableName), "table-data", "reading the table");
-    this.throwIfMissing(stdout, dbName, tableName);
-    const columns = parseColumns(sectionAfter(stdout, "@@COLUMNS", "@@ROWS") ?? "");
-    const rows = decodeRows(sectionAfter(stdout, "@@ROWS") ?? "", columns);
-    return { columns: columns.map(({ name, type }) => ({ name, type })), rows };
-  }
-
-  private throwIfMissing(stdout: string, dbName: string, tableName?: string): void {
-    const missing = readMarkers(stdout).missing;
-    if (missing === "database") throw new NotFoundError(`Database ${dbName} does not exist on the machine`);
-    if (missing === "table") throw new NotFoundError(`Table ${tableName ?? ""} does not exist in ${dbName}`);
+  /** See openTableData in tableReader.ts. */
+  openTableData(query: TableDataQuery, signal?: AbortSignal): Promise<OpenedTableData> {
+    return openTableData(this.ssh, this.settings.commandTimeoutMs, query, signal);
   }
 
   private async runPsql(sql: string, step: string, doing: string): Promise<string> {

@@ -46,16 +46,24 @@ export interface RoleAndDatabaseSpec {
   dbName: string;
   userName: string;
   password: string;
+  /** The deployed_db row this deploy fills; stamped on what it creates (see reconcileDeploySql). */
+  deployId: number;
+}
+
+/** Marks a role or database as created by one deploy, so an interrupted deploy can be undone exactly. */
+export function deployTag(deployId: number): string {
+  return `zyotra-storage-layer deploy ${deployId}`;
 }
 
 /** psql script: create (or update) the login role, create the database if missing, grant. */
-export function roleAndDatabaseSql({ dbName, userName, password }: RoleAndDatabaseSpec): string {
+export function roleAndDatabaseSql({ dbName, userName, password, deployId }: RoleAndDatabaseSpec): string {
   const role = quoteIdent(userName);
   const db = quoteIdent(dbName);
   return `${SESSION_SAFETY_SQL}
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(userName)}) AS zsl_create_role \\gset
 \\if :zsl_create_role
 CREATE ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
+COMMENT ON ROLE ${role} IS ${quoteLiteral(deployTag(deployId))};
 \\echo @@CREATED role
 \\else
 ALTER ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
@@ -63,10 +71,35 @@ ALTER ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
 SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)}) AS zsl_create_db \\gset
 \\if :zsl_create_db
 CREATE DATABASE ${db} OWNER ${role};
+COMMENT ON DATABASE ${db} IS ${quoteLiteral(deployTag(deployId))};
 \\echo @@CREATED database
 \\endif
 GRANT ALL PRIVILEGES ON DATABASE ${db} TO ${role};
 `;
+}
+
+/**
+ * psql script undoing a deploy that never finished (the service died mid-way): drops the
+ * database and the role only if they carry that deploy's tag, i.e. it created them.
+ */
+export function reconcileDeploySql({ dbName, userName, deployId }: Omit<RoleAndDatabaseSpec, "password">): string {
+  const tag = quoteLiteral(deployTag(deployId));
+  return (
+    [
+      SESSION_SAFETY_SQL,
+      `SELECT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = ${quoteLiteral(dbName)} AND shobj_description(d.oid, 'pg_database') = ${tag}) AS zsl_drop_db \\gset`,
+      "\\if :zsl_drop_db",
+      `ALTER DATABASE ${quoteIdent(dbName)} WITH ALLOW_CONNECTIONS false;`,
+      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE datname = ${quoteLiteral(dbName)} AND pid <> pg_backend_pid() \\gset`,
+      `DROP DATABASE ${quoteIdent(dbName)};`,
+      "\\endif",
+      `SELECT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = ${quoteLiteral(userName)} AND shobj_description(r.oid, 'pg_authid') = ${tag}) AS zsl_drop_role \\gset`,
+      "\\if :zsl_drop_role",
+      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE usename = ${quoteLiteral(userName)} AND pid <> pg_backend_pid() \\gset`,
+      `DROP ROLE ${quoteIdent(userName)};`,
+      "\\endif",
+    ].join("\n") + "\n"
+  );
 }
 
 export interface DropSpec {
@@ -96,52 +129,6 @@ export function dropDatabaseSql({ dbName, dropRole }: DropSpec): string {
     );
   }
   return lines.join("\n") + "\n";
-}
-
-/** psql script: the names of the tables of one schema, as CSV after an `@@ROWS` marker. */
-export function tablesListSql(dbName: string, schema = "public"): string {
-  return `${connectOrReportMissing(dbName)}
-\\echo @@ROWS
-COPY (SELECT table_name FROM information_schema.tables WHERE table_schema = ${quoteLiteral(schema)} ORDER BY table_name) TO STDOUT WITH (FORMAT csv);
-`;
-}
-
-/**
- * psql script: the columns of a table (name, type, type oid) as CSV after `@@COLUMNS`,
- * then its rows as CSV after `@@ROWS`. Every value is sent as text prefixed with `v`, so
- * NULL (an empty field) can never be confused with an empty string (`v`).
- */
-export function tableDataSql(dbName: string, tableName: string, schema = "public"): string {
-  const qualified = `${quoteIdent(schema)}.${quoteIdent(tableName)}`;
-  return `${connectOrReportMissing(dbName)}
-SELECT to_regclass(${quoteLiteral(qualified)}) IS NOT NULL AS zsl_table_exists \\gset
-\\if :zsl_table_exists
-\\else
-\\echo @@MISSING table
-\\quit
-\\endif
-\\echo @@COLUMNS
-COPY (SELECT a.attname, format_type(a.atttypid, a.atttypmod), COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)
-      FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = ${quoteLiteral(qualified)}::regclass AND a.attnum > 0 AND NOT a.attisdropped
-      ORDER BY a.attnum) TO STDOUT WITH (FORMAT csv);
-\\echo @@ROWS
-SELECT format('COPY (SELECT %s FROM %s) TO STDOUT WITH (FORMAT csv)',
-              COALESCE(string_agg(format('''v'' || %I::text', a.attname), ', ' ORDER BY a.attnum), ''),
-              ${quoteLiteral(qualified)})
-  FROM pg_attribute a
- WHERE a.attrelid = ${quoteLiteral(qualified)}::regclass AND a.attnum > 0 AND NOT a.attisdropped \\gexec
-`;
-}
-
-function connectOrReportMissing(dbName: string): string {
-  return `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)} AND datallowconn) AS zsl_db_exists \\gset
-\\if :zsl_db_exists
-\\else
-\\echo @@MISSING database
-\\quit
-\\endif
-\\c ${dbName}`;
 }
 
 export interface DeployScriptOptions {

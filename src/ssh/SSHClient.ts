@@ -1,5 +1,6 @@
 import { Client, type ClientChannel, type PasswordAuthMethod, type PublicKeyAuthMethod, type ConnectConfig } from "ssh2";
 import { MachineUnreachableError, RemoteStepError, RemoteTimeoutError, SshChannelUnavailableError } from "../errors/appErrors";
+import { streamChannel, type ExecStreamOptions, type StreamedCommand } from "./streamedCommand";
 
 export interface SSHConnectOptions {
   host: string;
@@ -115,6 +116,27 @@ export class SSHClient {
         }
         this.started++;
         this.collect(command, channel, options).then(resolve, reject);
+      });
+    });
+  }
+
+  /**
+   * Starts a command whose stdout is consumed as it arrives (large outputs in bounded memory).
+   * Resolves once the channel is open; see StreamedCommand for the rest.
+   */
+  execStream(command: string, options: ExecStreamOptions): Promise<StreamedCommand> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
+        return;
+      }
+      this.client.exec(command, (error, channel) => {
+        if (error) {
+          reject(new SshChannelUnavailableError(`Could not open an SSH channel to ${this.options.host}`));
+          return;
+        }
+        this.started++;
+        resolve(streamChannel(channel, this.options.host, options));
       });
     });
   }

@@ -4,7 +4,7 @@ import { createAuditTrail } from "../../src/db/auditTrail";
 import { createHostKeyStore } from "../../src/db/hostKeyStore";
 import { audit_log, deployed_db, machine_host_keys } from "../../src/db/schema";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { canLogin, connectAs } from "../support/remoteDb";
+import { canLogin, connectAs, psqlOnVps } from "../support/remoteDb";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
 import { tokenFor } from "../support/tokens";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
@@ -28,7 +28,7 @@ const logger = captureLogger();
 const deploy = (dbName: string, userName: string, password = PASSWORD, userId = OWNER) =>
   app.request("POST", "/deploy-postgres", { userId, body: { vpsId: String(machineId), vpsIp: vps.ip, dbName, userName, password, dbType: "postgres" } });
 
-const sqlOnVps = async (sql: string) => (await vps.exec(`cd /tmp && sudo -u postgres psql -X -tAc ${JSON.stringify(sql)}`)).stdout.trim();
+const sqlOnVps = (sql: string) => psqlOnVps(vps, sql);
 
 beforeAll(async () => {
   await removeStaleSandboxes();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { deployed_db } from "../../src/db/schema";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { canLogin } from "../support/remoteDb";
+import { canLogin, psqlOnVps } from "../support/remoteDb";
 import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
@@ -17,7 +17,7 @@ let machineId = 0;
 
 const deploy = (dbName: string, userName: string, vpsId = machineId) =>
   app.request("POST", "/deploy-postgres", { userId: 7, body: { vpsId, vpsIp: vps.ip, dbName, userName, password: "s3cret pass" } });
-const sqlOnVps = async (sql: string) => (await vps.exec(`cd /tmp && sudo -u postgres psql -X -tAc ${JSON.stringify(sql)}`)).stdout.trim();
+const sqlOnVps = (sql: string) => psqlOnVps(vps, sql);
 const calls = async (verb: string) => (await vps.systemctlCalls()).filter((call) => call.split(" ").includes(verb));
 
 beforeAll(async () => {
@@ -72,6 +72,20 @@ describe("systemd machine", () => {
     expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "doomed")).toBe(false);
     // The machine recovers on the next deploy.
     expect((await deploy("doomed", "doomed_user")).status).toBe(200);
+  }, 60_000);
+
+  test("a deploy slower than the HTTP server's idle limit still gets its answer", async () => {
+    const conf = await sqlOnVps("SHOW config_file");
+    await vps.exec(`sed -i "s/^listen_addresses = .*/listen_addresses = 'localhost'/" ${conf} && pg_ctlcluster --skip-systemctl-redirect 15 main restart`);
+    await vps.setServiceManagerDelay(11);
+    try {
+      const started = Date.now();
+      const response = await deploy("slow", "slow_user");
+      expect(Date.now() - started).toBeGreaterThan(10_000);
+      expect(response.status).toBe(200);
+    } finally {
+      await vps.setServiceManagerDelay(0);
+    }
   }, 60_000);
 
   test("a wrong root password is a 502 with no row and nothing created", async () => {

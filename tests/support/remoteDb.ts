@@ -17,3 +17,8 @@ export async function canLogin(host: string, user: string, password: string, dat
     return false;
   }
 }
+
+/** One value from the VPS's own PostgreSQL, asked as its postgres superuser (not through the service). */
+export async function psqlOnVps(vps: { exec(command: string): Promise<{ stdout: string }> }, sql: string): Promise<string> {
+  return (await vps.exec(`cd /tmp && sudo -u postgres psql -X -tAc ${JSON.stringify(sql)}`)).stdout.trim();
+}

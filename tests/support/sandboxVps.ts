@@ -68,6 +68,8 @@ export interface SandboxVps {
   systemctlCalls(): Promise<string[]>;
   /** When true the stand-in systemctl exits 1 for start/restart/reload. */
   setServiceManagerFailing(failing: boolean): Promise<void>;
+  /** Makes the stand-in systemctl sleep this long before each restart (0 to stop). */
+  setServiceManagerDelay(seconds: number): Promise<void>;
   /** Live sshd per-connection processes (children of the listener). */
   sshSessionCount(): Promise<number>;
   /** Idempotent; kills the VPS's processes and removes everything. */
@@ -481,7 +483,17 @@ function removeTempRoot(root: string): void {
   unmountAll(root);
   // Never recurse into something still mounted: it could be a host directory.
   if (hostMountsMatching(root).length > 0) throw new Error(`refusing to delete ${root}: still mounted`);
-  rmSync(root, { recursive: true, force: true });
+  // Processes of the VPS that are still dying can hold its mount namespace (and so its mount
+  // points inside root) for a moment: retry, bounded.
+  for (let attempt = 0; attempt < 40; attempt++) {
+    try {
+      rmSync(root, { recursive: true, force: true });
+    } catch {
+      // busy for now
+    }
+    if (!existsSync(root)) return;
+    Bun.sleepSync(50);
+  }
 }
 
 function teardown(name: string): void {
@@ -565,6 +577,12 @@ class VpsHandle implements SandboxVps {
   async setServiceManagerFailing(failing: boolean): Promise<void> {
     const flag = join(this.root, "state", "systemctl.failing");
     if (failing) writeFileSync(flag, "");
+    else rmSync(flag, { force: true });
+  }
+
+  async setServiceManagerDelay(seconds: number): Promise<void> {
+    const flag = join(this.root, "state", "systemctl.delay");
+    if (seconds > 0) writeFileSync(flag, String(seconds));
     else rmSync(flag, { force: true });
   }
 

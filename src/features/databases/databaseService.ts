@@ -114,7 +114,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
       userId,
     });
 
-    const spec = { dbName: request.dbName, userName: request.userName, password: request.password };
+    const spec = { dbName: request.dbName, userName: request.userName, password: request.password, deployId: row.id };
     try {
       return await deps.hostLocks.run(machine.ip, () =>
         sessions.withSession(target, async (ssh) => {

@@ -15,6 +15,9 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
     .post(
       "/deploy-postgres",
       async ({ body, userId, request, server }) => {
+        // An installation takes minutes: lift the server's idle limit for this request only;
+        // the remote steps' own timeouts bound it instead.
+        server?.timeout(request, 0);
         const result = await service.deploy(actorOf(userId, request, server), {
           vpsId: toMachineId(body.vpsId),
           vpsIp: body.vpsIp,
@@ -29,6 +32,7 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
     .delete(
       "/delete-db/:id",
       async ({ params, userId, request, server }) => {
+        server?.timeout(request, 0);
         const id = Number(params.id);
         if (id > 2_147_483_647) throw new InvalidRequestError("Database id must be a positive integer");
         await service.remove(actorOf(userId, request, server), id);

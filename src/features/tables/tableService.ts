@@ -1,8 +1,12 @@
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import { PostgresSSHHelper, type RemoteSettings, type TableData } from "../../postgres/PostgresSSHHelper";
+import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
 import type { SshSessions } from "../../ssh/sshSessions";
+import { withHeldSession } from "./heldSession";
+import { tableBody } from "./tableBody";
+import { csvRowsFormat, jsonRowsFormat } from "./tableFormats";
+import { toTableRead, type TableReadOptions } from "./tableRequest";
 
 export interface TableServiceDeps {
   registry: MachineRegistry;
@@ -10,6 +14,8 @@ export interface TableServiceDeps {
   encryptionKey: string;
   login: SshLoginSettings;
   remote: RemoteSettings;
+  /** Rows in a JSON answer that did not ask for a `limit`. */
+  maxRows: number;
 }
 
 export interface MachineDatabase {
@@ -18,18 +24,46 @@ export interface MachineDatabase {
   databaseName: string;
 }
 
+export interface TableReadResult {
+  format: "json" | "csv";
+  /** Already checked: everything wrong with the request or the table was thrown before. */
+  body: ReadableStream<Uint8Array>;
+}
+
 /** Read-only browsing of a database on the caller's machine, as the machine's postgres superuser. */
 export function createTableService(deps: TableServiceDeps) {
-  async function onMachine<T>(userId: number, where: MachineDatabase, work: (helper: PostgresSSHHelper) => Promise<T>): Promise<T> {
+  async function targetFor(userId: number, where: MachineDatabase) {
     const machine = await verifyMachine(deps.registry, where.vpsId, userId, where.vpsIp);
-    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
-    return deps.sessions.withSession(target, (ssh) => work(new PostgresSSHHelper(ssh, deps.remote, machine.ip)));
+    return { machine, target: sshTargetFor(machine, deps.login, deps.encryptionKey) };
   }
 
   return {
-    listTables: (userId: number, where: MachineDatabase): Promise<string[]> => onMachine(userId, where, (helper) => helper.getTablesList(where.databaseName)),
-    readTable: (userId: number, where: MachineDatabase, tableName: string): Promise<TableData> =>
-      onMachine(userId, where, (helper) => helper.getTableData(where.databaseName, tableName)),
+    async listTables(userId: number, where: MachineDatabase, schema?: string): Promise<string[]> {
+      const { machine, target } = await targetFor(userId, where);
+      return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.remote, machine.ip).getTablesList(where.databaseName, schema));
+    },
+
+    /**
+     * Resolves once the table's head has been checked, with a body that streams the rows; the
+     * SSH session stays leased until that body has been read, failed or been cancelled.
+     */
+    async readTable(userId: number, where: MachineDatabase, tableName: string, options: TableReadOptions, signal?: AbortSignal): Promise<TableReadResult> {
+      const { machine, target } = await targetFor(userId, where);
+      const read = toTableRead(where.databaseName, tableName, options, deps.maxRows);
+      return withHeldSession(deps.sessions, target, async (ssh) => {
+        const table = await new PostgresSSHHelper(ssh, deps.remote, machine.ip).openTableData(read.query, signal);
+        const format =
+          read.format === "csv"
+            ? csvRowsFormat()
+            : jsonRowsFormat({ columns: table.columns, limit: read.limit ?? deps.maxRows, offset: read.offset, estimatedTotal: table.estimatedTotal });
+        let release: () => void = () => undefined;
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const body = tableBody(table, format, { idleMs: deps.remote.commandTimeoutMs, onEnd: () => release() });
+        return { value: { format: read.format, body }, released };
+      });
+    },
   };
 }
 

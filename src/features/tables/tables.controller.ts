@@ -13,17 +13,24 @@ export function tablesController(service: TableService, accessTokenSecret: strin
     .post(
       "/get-tables-list",
       async ({ body, userId }) => {
-        const data = await service.listTables(userId, { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName });
+        const data = await service.listTables(userId, { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
         return { status: 200, data, message: "Tables list fetched successfully" };
       },
       { body: TablesListBody },
     )
     .post(
       "/get-table-data",
-      async ({ body, userId }) => {
+      async ({ body, userId, request }) => {
         try {
-          const table = await service.readTable(userId, { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName }, body.tableName);
-          return { status: "success", data: table.rows, columns: table.columns };
+          const where = { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName };
+          const { tableName, schema, limit, offset, orderBy, order, format } = body;
+          const result = await service.readTable(userId, where, tableName, { schema, limit, offset, orderBy, order, format }, request.signal);
+          // Streamed: the status and headers are final here, errors found later cut the body short.
+          const headers: Record<string, string> =
+            result.format === "csv"
+              ? { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${tableName}.csv"` }
+              : { "content-type": "application/json; charset=utf-8" };
+          return new Response(result.body, { headers });
         } catch (error) {
           // This route's contract reports a refused machine check as 404.
           if (error instanceof MachineAccessDeniedError) throw new MachineNotVisibleError();

@@ -1,0 +1,54 @@
+import type { AuditTrail } from "../../db/auditTrail";
+import type { DeployedDbStore } from "../../db/deployedDbStore";
+import type { MachineRegistry } from "../../machines/machineRegistry";
+import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import type { Logger } from "../../shared/logger";
+import type { SshSessions } from "../../ssh/sshSessions";
+
+export interface ReconcileDeps {
+  store: DeployedDbStore;
+  registry: MachineRegistry;
+  sessions: SshSessions;
+  audit: AuditTrail;
+  encryptionKey: string;
+  login: SshLoginSettings;
+  remote: RemoteSettings;
+  logger: Logger;
+}
+
+export interface ReconcileResult {
+  rolledBack: number;
+  failed: number;
+}
+
+/**
+ * Deploys interrupted by a crash or restart leave rows in `deploying`. Each is undone on its
+ * machine (only what that deploy created, recognised by its tag) and removed; when the machine
+ * cannot be reached or is no longer its owner's, the row is marked `failed` for a human.
+ */
+export async function reconcileUnfinishedDeploys(deps: ReconcileDeps, staleBefore: Date): Promise<ReconcileResult> {
+  const result: ReconcileResult = { rolledBack: 0, failed: 0 };
+  for (const row of await deps.store.listStaleDeploying(staleBefore)) {
+    const actor = { userId: row.userId, requestId: `reconcile-${row.id}` };
+    const event = { action: "deploy" as const, machineId: row.vpsId, host: row.host, dbName: row.dbName };
+    try {
+      const machine = await deps.registry.findOwned(row.vpsId, row.userId);
+      if (!machine || machine.ip !== row.host) throw new Error("machine no longer registered to the owner");
+      const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+      await deps.sessions.withSession(target, (ssh) =>
+        new PostgresSSHHelper(ssh, deps.remote, machine.ip).rollbackUnfinished({ dbName: row.dbName, userName: row.username, deployId: row.id }),
+      );
+      await deps.store.remove(row.id);
+      await deps.audit.record(actor, { ...event, outcome: "failure", detail: "interrupted; rolled back at reconciliation" });
+      deps.logger.warn("deploy.reconciled", { id: row.id, host: row.host, outcome: "rolled-back" });
+      result.rolledBack++;
+    } catch (error) {
+      await deps.store.markFailed(row.id).catch(() => undefined);
+      await deps.audit.record(actor, { ...event, outcome: "failure", detail: "interrupted; machine unreachable at reconciliation" });
+      deps.logger.error("deploy.reconciled", { id: row.id, host: row.host, outcome: "marked-failed", reason: error instanceof Error ? error.name : "unknown" });
+      result.failed++;
+    }
+  }
+  return result;
+}

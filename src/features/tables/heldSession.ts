@@ -1,0 +1,26 @@
+import type { SSHClient } from "../../ssh/SSHClient";
+import type { SshSessions, SshTarget } from "../../ssh/sshSessions";
+
+export interface Held<T> {
+  value: T;
+  /** Settles when the caller is done with the connection (e.g. a streamed body has ended). */
+  released: Promise<void>;
+}
+
+/**
+ * Like withSession, but hands `value` out as soon as it is ready while keeping the session
+ * leased until `released` settles: a streamed response still reads from the connection
+ * after the route handler has returned, and a pool must not lend it out or close it then.
+ */
+export function withHeldSession<T>(sessions: SshSessions, target: SshTarget, open: (ssh: SSHClient) => Promise<Held<T>>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    sessions
+      .withSession(target, async (ssh) => {
+        const held = await open(ssh);
+        resolve(held.value);
+        await held.released;
+      })
+      // After resolve() this is a no-op; before it, it is how failures reach the caller.
+      .catch(reject);
+  });
+}

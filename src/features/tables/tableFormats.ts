@@ -1,0 +1,33 @@
+import { CopyTextToJson } from "../../postgres/copyToJson";
+import type { ColumnSpec } from "../../postgres/tableValues";
+import type { RowsFormat } from "./tableBody";
+
+export interface JsonPage {
+  columns: ColumnSpec[];
+  limit: number;
+  offset: number;
+  estimatedTotal: number | null;
+}
+
+/**
+ * `{"status":"success","columns":[…],"limit":…,"offset":…,"estimatedTotal":…,"data":[…],"truncated":…}`
+ * from COPY text rows. The script prints one row more than `limit`: seeing it means more
+ * rows exist, and it is left out. `truncated` comes last because only the end tells.
+ */
+export function jsonRowsFormat(page: JsonPage): RowsFormat {
+  const rows = new CopyTextToJson(page.columns, page.limit);
+  const columns = page.columns.map(({ name, type }) => ({ name, type }));
+  return {
+    head: Buffer.from(`{"status":"success","columns":${JSON.stringify(columns)},"limit":${page.limit},"offset":${page.offset},"estimatedTotal":${JSON.stringify(page.estimatedTotal)},"data":[`),
+    chunk: (bytes) => rows.push(bytes),
+    tail() {
+      rows.end();
+      return Buffer.from(`],"truncated":${rows.truncated}}`);
+    },
+  };
+}
+
+/** COPY's CSV (header line, NULL as an empty unquoted field) is already the download. */
+export function csvRowsFormat(): RowsFormat {
+  return { head: Buffer.alloc(0), chunk: (bytes) => bytes, tail: () => Buffer.alloc(0) };
+}

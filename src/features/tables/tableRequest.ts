@@ -1,0 +1,45 @@
+import type { TableDataQuery } from "../../postgres/tableQueries";
+
+/** The optional paging and format fields of a table-data request, as validated by the model. */
+export interface TableReadOptions {
+  schema?: string;
+  limit?: number;
+  offset?: number;
+  orderBy?: string;
+  order?: "asc" | "desc";
+  format?: "json" | "csv";
+}
+
+export interface TableRead {
+  format: "json" | "csv";
+  query: TableDataQuery;
+  /** The page size the JSON answer reports (the cap when none was asked for). */
+  limit: number | undefined;
+  offset: number;
+}
+
+/**
+ * Defaults: schema `public`, ascending, from the first row. A JSON answer without `limit`
+ * is capped at `maxRows` (and says so through `limit` and `truncated`); a CSV download
+ * without `limit` is the whole table, since it streams in constant memory.
+ */
+export function toTableRead(dbName: string, table: string, options: TableReadOptions, maxRows: number): TableRead {
+  const format = options.format ?? "json";
+  const offset = options.offset ?? 0;
+  const limit = options.limit ?? (format === "json" ? maxRows : undefined);
+  return {
+    format,
+    limit,
+    offset,
+    query: {
+      dbName,
+      schema: options.schema ?? "public",
+      table,
+      orderBy: options.orderBy,
+      descending: options.order === "desc",
+      limit,
+      offset,
+      format: format === "json" ? "text" : "csv",
+    },
+  };
+}

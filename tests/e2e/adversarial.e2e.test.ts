@@ -1,0 +1,209 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { drizzle } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import { createDeployedDbStore } from "../../src/db/deployedDbStore";
+import { deployed_db } from "../../src/db/schema";
+import { createSqlMachineRegistry } from "../../src/machines/machineRegistry";
+import { psqlOnVps } from "../support/remoteDb";
+import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
+import { startTcpProxy, type TcpProxy } from "../support/tcpProxy";
+import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
+import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
+import { TEST_ENCRYPTION_KEY } from "../support/tokens";
+
+/** The service attacked the way a hostile user, a flaky network and a busy day would. */
+let vps: SandboxVps;
+let other: SandboxVps;
+let dbs: TestDatabases;
+let app: RunningTestApp;
+let mine = 0;
+let theirs = 0;
+const ME = 21;
+const THEM = 22;
+
+const CANARY = "/run/zsl-canary";
+const HOSTILE = [
+  `a;touch ${CANARY}`,
+  `$(touch ${CANARY})`,
+  `\`touch ${CANARY}\``,
+  `a' OR '1'='1`,
+  `a"; DROP DATABASE postgres; --`,
+  `a\ntouch ${CANARY}`,
+  `a || touch ${CANARY}`,
+  `a && touch ${CANARY}`,
+  `a|touch ${CANARY}`,
+  `../../etc/passwd`,
+  "a".repeat(64),
+  "ѕhop", // Cyrillic "s"
+  "shop\u200b",
+  "a\u0000b",
+  "",
+  " shop",
+  "-shop",
+  "1shop",
+];
+
+const sqlOnVps = psqlOnVps;
+const rowCount = async () => (await dbs.drizzleDb.select().from(deployed_db)).length;
+const deployBody = (overrides: Record<string, unknown> = {}) => ({ vpsId: mine, vpsIp: vps.ip, dbName: "shop", userName: "shop_user", password: "pw", ...overrides });
+
+beforeAll(async () => {
+  await removeStaleSandboxes();
+  [vps, other] = await Promise.all([startSandboxVps({ postgres: "running" }), startSandboxVps({ postgres: "running" })]);
+  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
+  mine = await dbs.addMachine({ ip: vps.ip, ownerId: ME, rootPassword: vps.rootPassword });
+  theirs = await dbs.addMachine({ ip: other.ip, ownerId: THEM, rootPassword: other.rootPassword });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry });
+}, 120_000);
+
+afterAll(async () => {
+  await app?.stop();
+  await dbs?.dropAll();
+  await vps?.stop();
+  await other?.stop();
+}, 60_000);
+
+describe("hostile identifiers", () => {
+  test("every identifier field of every route answers 400 and nothing runs on the machine", async () => {
+    const sessionsBefore = await vps.sshSessionCount();
+    for (const bad of HOSTILE) {
+      const attempts = [
+        () => app.request("POST", "/deploy-postgres", { userId: ME, body: deployBody({ dbName: bad }) }),
+        () => app.request("POST", "/deploy-postgres", { userId: ME, body: deployBody({ userName: bad }) }),
+        () => app.request("POST", "/get-tables-list", { userId: ME, body: { databaseName: bad, vpsId: mine, vpsIp: vps.ip } }),
+        () => app.request("POST", "/get-tables-list", { userId: ME, body: { databaseName: "shop", vpsId: mine, vpsIp: vps.ip, username: bad } }),
+        () => app.request("POST", "/get-table-data", { userId: ME, body: { databaseName: bad, vpsId: mine, vpsIp: vps.ip, tableName: "t", username: "u" } }),
+        () => app.request("POST", "/get-table-data", { userId: ME, body: { databaseName: "shop", vpsId: mine, vpsIp: vps.ip, tableName: bad, username: "u" } }),
+        () => app.request("POST", "/get-table-data", { userId: ME, body: { databaseName: "shop", vpsId: mine, vpsIp: vps.ip, tableName: "t", username: bad } }),
+      ];
+      for (const attempt of attempts) {
+        const response = await attempt();
+        expect(response.status).toBe(400);
+        expect(typeof response.body.message).toBe("string");
+      }
+      const deleteId = await app.request("DELETE", `/delete-db/${encodeURIComponent(bad || "x")}`, { userId: ME });
+      expect([400, 404]).toContain(deleteId.status);
+    }
+    expect((await vps.exec(`test -e ${CANARY}`)).exitCode).not.toBe(0);
+    expect(await vps.sshSessionCount()).toBe(sessionsBefore);
+    expect(await rowCount()).toBe(0);
+  }, 60_000);
+});
+
+describe("tenancy", () => {
+  test("every route tried on the other user's machine or rows is refused and changes nothing", async () => {
+    const theirDeploy = await app.request("POST", "/deploy-postgres", {
+      userId: THEM,
+      body: { vpsId: theirs, vpsIp: other.ip, dbName: "private", userName: "private_user", password: "theirs" },
+    });
+    expect(theirDeploy.status).toBe(200);
+    const theirRow = (await dbs.drizzleDb.select().from(deployed_db))[0];
+
+    const attempts = [
+      app.request("POST", "/deploy-postgres", { userId: ME, body: { vpsId: theirs, vpsIp: other.ip, dbName: "x", userName: "y", password: "z" } }),
+      app.request("POST", "/deploy-postgres", { userId: ME, body: { vpsId: mine, vpsIp: other.ip, dbName: "x", userName: "y", password: "z" } }),
+      app.request("POST", "/get-tables-list", { userId: ME, body: { databaseName: "private", vpsId: theirs, vpsIp: other.ip } }),
+      app.request("POST", "/get-table-data", { userId: ME, body: { databaseName: "private", vpsId: theirs, vpsIp: other.ip, tableName: "t", username: "u" } }),
+      app.request("DELETE", `/delete-db/${theirRow?.id}`, { userId: ME }),
+    ];
+    const statuses = (await Promise.all(attempts)).map((r) => r.status);
+    expect(statuses).toEqual([403, 403, 403, 404, 404]);
+    const mineList = await app.request("GET", "/get-db", { userId: ME });
+    expect(mineList.body.data).toEqual([]);
+    expect(await rowCount()).toBe(1);
+    expect(await sqlOnVps(other, "SELECT count(*) FROM pg_database WHERE datname = 'private'")).toBe("1");
+    expect(await sqlOnVps(other, "SELECT count(*) FROM pg_roles WHERE rolname = 'y'")).toBe("0");
+  }, 60_000);
+});
+
+describe("races", () => {
+  test("eight identical deploys at once: one 200, seven 400, one row, one database", async () => {
+    const responses = await Promise.all(Array.from({ length: 8 }, (_, i) => app.request("POST", "/deploy-postgres", { userId: ME, body: deployBody({ password: `pw-${i}` }) })));
+    const statuses = responses.map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 400, 400, 400, 400, 400, 400, 400]);
+    expect((await dbs.drizzleDb.select().from(deployed_db)).filter((r) => r.dbName === "shop")).toHaveLength(1);
+    expect(await sqlOnVps(vps, "SELECT count(*) FROM pg_database WHERE datname = 'shop'")).toBe("1");
+  }, 60_000);
+
+  test("five distinct deploys at once on one machine: all succeed, one pg_hba rule", async () => {
+    const responses = await Promise.all(Array.from({ length: 5 }, (_, i) => app.request("POST", "/deploy-postgres", { userId: ME, body: deployBody({ dbName: `multi_${i}`, userName: `multi_${i}_u` }) })));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    const hba = await sqlOnVps(vps, "SHOW hba_file");
+    const rules = (await vps.exec(`grep -cE '^host[[:space:]]+all[[:space:]]+all[[:space:]]+0\\.0\\.0\\.0/0[[:space:]]+scram-sha-256' ${hba}`)).stdout.trim();
+    expect(rules).toBe("1");
+  }, 90_000);
+});
+
+describe("faults", () => {
+  test("a machine whose sshd hangs answers 5xx within the connect timeout and writes no row", async () => {
+    const impatient = startTestApp({ store: dbs.store, registry: dbs.registry, ssh: { ...TEST_SSH, connectTimeoutMs: 1_500 } });
+    const frozen = await dbs.addMachine({ ip: other.ip, ownerId: ME, rootPassword: other.rootPassword });
+    await other.exec(`kill -STOP "$(cat /run/zsl-sandbox/sshd.pid)"`);
+    try {
+      const started = Date.now();
+      const response = await impatient.request("POST", "/deploy-postgres", { userId: ME, body: { vpsId: frozen, vpsIp: other.ip, dbName: "hung", userName: "hung_u", password: "x" } });
+      expect(response.status).toBeGreaterThanOrEqual(500);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect((await dbs.drizzleDb.select().from(deployed_db)).some((r) => r.dbName === "hung")).toBe(false);
+    } finally {
+      await other.exec(`kill -CONT "$(cat /run/zsl-sandbox/sshd.pid)"`);
+      await impatient.stop();
+    }
+  }, 30_000);
+
+  test("metadata database cut mid-run: quick 5xx/503, /health answers, full recovery without a restart", async () => {
+    const proxy: TcpProxy = await startTcpProxy("127.0.0.1", Number(new URL(dbs.metadata.url).port || 5432));
+    const url = new URL(dbs.metadata.url);
+    url.port = String(proxy.port);
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 4, connectionTimeoutMillis: 1_000 });
+    pool.on("error", () => undefined);
+    const flaky = startTestApp({ store: createDeployedDbStore(drizzle(pool)), registry: createSqlMachineRegistry(dbs.registryDb.pool) });
+    try {
+      expect((await flaky.request("GET", "/get-db", { userId: ME })).status).toBe(200);
+      proxy.cut();
+      const started = Date.now();
+      const down = await flaky.request("GET", "/get-db", { userId: ME });
+      expect(down.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const deploy = await flaky.request("POST", "/deploy-postgres", { userId: ME, body: deployBody({ dbName: "during_outage" }) });
+      expect(deploy.status).toBe(503);
+      expect((await flaky.request("GET", "/health")).status).toBe(200);
+      expect((await flaky.request("GET", "/health/ready")).status).toBe(503);
+      proxy.restore();
+      let recovered = 0;
+      for (let i = 0; i < 30 && recovered !== 200; i++) {
+        recovered = (await flaky.request("GET", "/get-db", { userId: ME })).status;
+        if (recovered !== 200) await Bun.sleep(100);
+      }
+      expect(recovered).toBe(200);
+      expect(await sqlOnVps(vps, "SELECT count(*) FROM pg_roles WHERE rolname = 'shop_user'")).toBe("1");
+      expect(await sqlOnVps(vps, "SELECT count(*) FROM pg_database WHERE datname = 'during_outage'")).toBe("0");
+    } finally {
+      await flaky.stop();
+      await pool.end().catch(() => undefined);
+      proxy.stop();
+    }
+  }, 60_000);
+});
+
+describe("bodies", () => {
+  test("malformed, mistyped, incomplete or oversized bodies are 400/413, never 500", async () => {
+    const cases: Array<[string, number]> = [
+      ["{", 400],
+      ["[]", 400],
+      ["null", 400],
+      ['{"vpsId": {"$gt": 0}}', 400],
+      [JSON.stringify({ ...deployBody(), vpsId: [1] }), 400],
+      [JSON.stringify({ ...deployBody(), password: 5 }), 400],
+      [JSON.stringify({ ...deployBody(), dbName: null }), 400],
+      [JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }), 413],
+    ];
+    for (const [rawBody, status] of cases) {
+      const response = await app.request("POST", "/deploy-postgres", { userId: ME, rawBody });
+      expect(response.status).toBe(status);
+      expect(typeof response.body.message).toBe("string");
+    }
+    const extra = await app.request("POST", "/get-tables-list", { userId: ME, body: { databaseName: "shop", vpsId: mine, vpsIp: vps.ip, extra: "ignored", isAdmin: true } });
+    expect(extra.status).toBe(200);
+  }, 30_000);
+});
