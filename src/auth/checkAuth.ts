@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { AuthenticationError } from "../errors/appErrors";
-import { verifyAccessToken } from "./verifyAccessToken";
+import { createTokenVerifier } from "./tokenVerifier";
 
 function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -14,6 +14,7 @@ function bearerToken(header: string | undefined): string | undefined {
  * about the request shape. Pure CPU: no I/O on the hot path.
  */
 export function checkAuth(accessTokenSecret: string) {
+  const verifyAccessToken = createTokenVerifier(accessTokenSecret);
   return new Elysia({ name: "checkAuth", seed: accessTokenSecret }).derive({ as: "scoped" }, ({ cookie, headers }) => {
     const cookieValue = cookie.accessToken?.value;
     // The portal sends the same token twice; a stale cookie must not hide a fresh header.
@@ -22,7 +23,7 @@ export function checkAuth(accessTokenSecret: string) {
     );
     if (candidates.length === 0) throw new AuthenticationError("Access token is missing");
     for (const token of candidates) {
-      const userId = verifyAccessToken(token, accessTokenSecret);
+      const userId = verifyAccessToken(token);
       if (userId !== null) return { userId };
     }
     throw new AuthenticationError("Access token is invalid or expired");

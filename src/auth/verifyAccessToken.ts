@@ -1,10 +1,17 @@
 import jwt from "jsonwebtoken";
 
+export interface AccessClaims {
+  userId: number;
+  /** Seconds since the epoch, when present. */
+  exp?: number;
+  nbf?: number;
+}
+
 /**
- * Returns the numeric user id of a valid HS256 access token, or null.
+ * The claims of a valid HS256 access token with a usable `userId`, or null.
  * Only HS256 is accepted, so `alg: none` and key-confusion tricks fail.
  */
-export function verifyAccessToken(token: string, secret: string): number | null {
+export function verifyAccessTokenClaims(token: string, secret: string): AccessClaims | null {
   let payload: string | jwt.JwtPayload;
   try {
     payload = jwt.verify(token, secret, { algorithms: ["HS256"] });
@@ -12,7 +19,13 @@ export function verifyAccessToken(token: string, secret: string): number | null 
     return null;
   }
   if (typeof payload !== "object" || payload === null) return null;
-  return parseUserId(payload.userId);
+  const userId = parseUserId(payload.userId);
+  if (userId === null) return null;
+  return { userId, exp: payload.exp, nbf: payload.nbf };
+}
+
+export function verifyAccessToken(token: string, secret: string): number | null {
+  return verifyAccessTokenClaims(token, secret)?.userId ?? null;
 }
 
 /** The auth service issues `userId` as a string such as "7"; a number must work too. */

@@ -28,3 +28,27 @@ describe("verifyAccessToken", () => {
     for (const bad of ["abc", "0", "-1", "07", "1.5", 1.5, 0, -3, "99999999999", 2 ** 31, null, true, {}]) expect(parseUserId(bad)).toBeNull();
   });
 });
+
+describe("createTokenVerifier (cached)", () => {
+  test("a remembered token still expires, and failures are not remembered", async () => {
+    const { createTokenVerifier } = await import("../../src/auth/tokenVerifier");
+    let clock = Date.now();
+    const verify = createTokenVerifier(secret, 2, () => clock);
+    const token = jwt.sign({ userId: "7", exp: Math.floor(clock / 1000) + 60 }, secret);
+    expect(verify(token)).toBe(7);
+    expect(verify(token)).toBe(7);
+    clock += 61_000;
+    expect(verify(token)).toBeNull();
+    expect(verify("garbage")).toBeNull();
+    const other = jwt.sign({ userId: 8 }, "another-secret-entirely");
+    expect(verify(other)).toBeNull();
+  });
+
+  test("the cache is bounded", async () => {
+    const { createTokenVerifier } = await import("../../src/auth/tokenVerifier");
+    const verify = createTokenVerifier(secret, 2);
+    const tokens = [1, 2, 3].map((id) => jwt.sign({ userId: id }, secret, { expiresIn: "15m" }));
+    expect(tokens.map(verify)).toEqual([1, 2, 3]);
+    expect(tokens.map(verify)).toEqual([1, 2, 3]);
+  });
+});
