@@ -37,6 +37,7 @@ const STDERR_LIMIT = 64 * 1024;
  */
 const PAUSE_ABOVE = 1024 * 1024;
 const RESUME_BELOW = 256 * 1024;
+const TAKE_MAX = 256 * 1024;
 
 interface Waiter {
   resolve(result: IteratorResult<Buffer>): void;
@@ -81,8 +82,20 @@ export function streamChannel(channel: ClientChannel, host: string, options: Exe
     else waiter = current;
   };
 
+  // Hands over everything already queued (up to TAKE_MAX) as one chunk: sshd sends small
+  // packets, and a consumer that fell behind catches up in fewer, larger steps.
   const take = (): Buffer => {
-    const chunk = queue.shift() ?? Buffer.alloc(0);
+    let chunk = queue.shift() ?? Buffer.alloc(0);
+    if (queue.length > 0 && chunk.length < TAKE_MAX) {
+      const parts = [chunk];
+      let size = chunk.length;
+      while (queue.length > 0 && size + (queue[0] as Buffer).length <= TAKE_MAX) {
+        const next = queue.shift() as Buffer;
+        parts.push(next);
+        size += next.length;
+      }
+      if (parts.length > 1) chunk = Buffer.concat(parts, size);
+    }
     queued -= chunk.length;
     if (paused && queued < RESUME_BELOW) {
       paused = false;

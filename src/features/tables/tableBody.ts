@@ -14,7 +14,7 @@ export interface RowsFormat {
  * Every streamed chunk is garbage once sent (SSH packets, converted rows), and JavaScriptCore
  * lets garbage grow in proportion to the whole heap before collecting. A hint every few MiB
  * keeps a large table's footprint small and independent of the heap size (measured in
- * BENCHMARKS.md: the peak roughly halves, for a few percent of time).
+ * BENCHMARKS.md: the peak roughly halves, at no measurable cost in time).
  */
 const GC_HINT_EVERY_BYTES = 8 * 1024 * 1024;
 
@@ -30,8 +30,9 @@ export interface TableBodyOptions {
 
 /**
  * The response body for a table page: rows go from the SSH channel through `format` to the
- * client as they arrive, so only a few chunks are ever held. The remote command is pulled
- * from only when the client side asks for more, which propagates backpressure to the VPS.
+ * client as they arrive, so only a few chunks are ever held. The remote command is read only
+ * when the server asks for more, which is how backpressure reaches the VPS (Bun 1.3.5 asks
+ * regardless of the client's pace: oven-sh/bun#32469).
  */
 export function tableBody(table: OpenedTableData, format: RowsFormat, options: TableBodyOptions): ReadableStream<Uint8Array> {
   let ended = false;
