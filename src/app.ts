@@ -50,7 +50,7 @@ export function createApp(deps: AppDependencies) {
     audit: deps.audit ?? noAudit,
     registry: deps.registry,
     sessions: deps.sessions,
-    secretBox: createSecretBox(deps.encryptionKey),
+    secretBox: createSecretBox(deps.encryptionKey, 10_000),
     encryptionKey: deps.encryptionKey,
     login,
     remote,
@@ -60,6 +60,7 @@ export function createApp(deps: AppDependencies) {
   });
   const tables = createTableService({
     registry: deps.registry,
+    audit: deps.audit ?? noAudit,
     sessions: deps.sessions,
     encryptionKey: deps.encryptionKey,
     login,

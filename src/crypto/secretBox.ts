@@ -18,9 +18,15 @@ export interface SecretBox {
   isSealed(value: string): boolean;
 }
 
-export function createSecretBox(encryptionKey: string): SecretBox {
+/**
+ * `openCacheSize` > 0 remembers that many opened values: `GET /get-db` opens every row's
+ * password on every poll, and one AES-GCM decryption costs more than the rest of the request.
+ * Those plaintexts are served to their owner on each poll anyway; the cache is bounded.
+ */
+export function createSecretBox(encryptionKey: string, openCacheSize = 0): SecretBox {
   // Derive a dedicated key so the same ENCRYPTION_KEY never serves two algorithms directly.
   const key = Buffer.from(hkdfSync("sha256", encryptionKey, "zyotra-storage-layer", "deployed_db.password v1", 32));
+  const opened = new Map<string, string>();
 
   return {
     seal(plain) {
@@ -31,17 +37,25 @@ export function createSecretBox(encryptionKey: string): SecretBox {
       return PREFIX + Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64");
     },
     open(sealed) {
+      const remembered = opened.get(sealed);
+      if (remembered !== undefined) return remembered;
       if (!sealed.startsWith(PREFIX)) throw new SecretBoxError("not a sealed value");
       const raw = Buffer.from(sealed.slice(PREFIX.length), "base64");
       if (raw.length < IV_BYTES + TAG_BYTES) throw new SecretBoxError("sealed value is truncated");
       const decipher = createDecipheriv("aes-256-gcm", key, raw.subarray(0, IV_BYTES));
       decipher.setAAD(AAD);
       decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+      let plain: string;
       try {
-        return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
+        plain = Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
       } catch {
         throw new SecretBoxError("sealed value failed authentication (wrong key or tampered)");
       }
+      if (openCacheSize > 0) {
+        if (opened.size >= openCacheSize) opened.delete(opened.keys().next().value ?? "");
+        opened.set(sealed, plain);
+      }
+      return plain;
     },
     isSealed(value) {
       return value.startsWith(PREFIX) && /^[A-Za-z0-9+/]+=*$/.test(value.slice(PREFIX.length));

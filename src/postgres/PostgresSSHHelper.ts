@@ -11,7 +11,7 @@ import {
   roleAndDatabaseSql,
   type RoleAndDatabaseSpec,
 } from "./remoteScripts";
-import { tablesListSql, type TableDataQuery } from "./tableQueries";
+import { tablesListInDatabaseSql, tablesListSql, type TableDataQuery } from "./tableQueries";
 import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
 
 export interface RemoteSettings {
@@ -104,7 +104,10 @@ export class PostgresSSHHelper {
   }
 
   async getTablesList(dbName: string, schema = "public"): Promise<string[]> {
-    const stdout = await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables");
+    // Straight into the database first (one connection); only when that fails does a second,
+    // slower script find out whether the database exists at all.
+    const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: tablesListInDatabaseSql(schema), timeoutMs: this.settings.commandTimeoutMs });
+    const stdout = direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables");
     throwIfMissing(readMarkers(stdout).missing, { dbName, schema });
     return copyLines(sectionAfter(stdout, "@@ROWS") ?? "").map(unescapeCopyField);
   }

@@ -44,18 +44,38 @@ SET standard_conforming_strings = on;
 SET default_transaction_read_only = on;`;
 }
 
-/** psql script: the names of one schema's tables and views, one per line after `@@ROWS`. */
-export function tablesListSql(dbName: string, schema = "public"): string {
-  return `${connectOrReportMissing(dbName)}
-SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${quoteLiteral(schema)}) AS zsl_schema_exists \\gset
+/**
+ * The tables and views of one schema, one name per line after `@@ROWS`. The catalog query
+ * matches information_schema.tables (tables, partitioned tables, views, foreign tables) but
+ * costs a fraction of it.
+ */
+function tablesOfSchema(schema: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${quoteLiteral(schema)}) AS zsl_schema_exists \\gset
 \\if :zsl_schema_exists
 \\else
 \\echo @@MISSING schema
 \\quit
 \\endif
 \\echo @@ROWS
-COPY (SELECT table_name FROM information_schema.tables WHERE table_schema = ${quoteLiteral(schema)} ORDER BY table_name) TO STDOUT;
+COPY (SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ${quoteLiteral(schema)} AND c.relkind IN ('r', 'p', 'v', 'f') ORDER BY c.relname) TO STDOUT;
 `;
+}
+
+/**
+ * psql script for a session already connected to the database: the hot path, one connection.
+ * Run with psqlAsPostgresCommand(dbName); when that cannot connect, tablesListSql tells why.
+ */
+export function tablesListInDatabaseSql(schema = "public"): string {
+  return `\\encoding UTF8
+SET default_transaction_read_only = on;
+${tablesOfSchema(schema)}`;
+}
+
+/** psql script from the `postgres` database: reports a missing database, else lists the tables. */
+export function tablesListSql(dbName: string, schema = "public"): string {
+  return `${connectOrReportMissing(dbName)}
+${tablesOfSchema(schema)}`;
 }
 
 /**

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { createDeployedDbStore } from "../../src/db/deployedDbStore";
-import { deployed_db } from "../../src/db/schema";
+import { createAuditTrail } from "../../src/db/auditTrail";
+import { audit_log, deployed_db } from "../../src/db/schema";
+import { silentLogger } from "../../src/shared/logger";
 import { createSqlMachineRegistry } from "../../src/machines/machineRegistry";
 import { psqlOnVps } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
@@ -53,7 +55,7 @@ beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   mine = await dbs.addMachine({ ip: vps.ip, ownerId: ME, rootPassword: vps.rootPassword });
   theirs = await dbs.addMachine({ ip: other.ip, ownerId: THEM, rootPassword: other.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, audit: createAuditTrail(dbs.drizzleDb, silentLogger) });
 }, 120_000);
 
 afterAll(async () => {
@@ -113,6 +115,8 @@ describe("tenancy", () => {
     expect(await rowCount()).toBe(1);
     expect(await sqlOnVps(other, "SELECT count(*) FROM pg_database WHERE datname = 'private'")).toBe("1");
     expect(await sqlOnVps(other, "SELECT count(*) FROM pg_roles WHERE rolname = 'y'")).toBe("0");
+    const refused = (await dbs.drizzleDb.select().from(audit_log)).filter((entry) => entry.userId === ME && entry.outcome === "refused");
+    expect(refused.map((entry) => entry.action).sort()).toEqual(["delete", "deploy", "deploy", "list-tables", "read-table"]);
   }, 60_000);
 });
 

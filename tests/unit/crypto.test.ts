@@ -57,3 +57,15 @@ describe("secret box (deployed database passwords at rest)", () => {
     expect(box.isSealed("enc:v1:not base64!")).toBe(false);
   });
 });
+
+describe("secret box open cache", () => {
+  test("a remembered value is the same plaintext; tampering is still detected for values never opened", () => {
+    const cached = createSecretBox("an-encryption-key-for-tests", 2);
+    const sealed = cached.seal("pw");
+    expect(cached.open(sealed)).toBe("pw");
+    expect(cached.open(sealed)).toBe("pw");
+    const raw = Buffer.from(sealed.slice(7), "base64");
+    raw[raw.length - 1] = (raw[raw.length - 1] ?? 0) ^ 1;
+    expect(() => cached.open("enc:v1:" + raw.toString("base64"))).toThrow();
+  });
+});

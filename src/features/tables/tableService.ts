@@ -1,3 +1,6 @@
+import type { Actor, AuditTrail } from "../../db/auditTrail";
+import { MachineAccessDeniedError } from "../../errors/appErrors";
+import type { MachineRecord } from "../../machines/machineRegistry";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -10,6 +13,7 @@ import { toTableRead, type TableReadOptions } from "./tableRequest";
 
 export interface TableServiceDeps {
   registry: MachineRegistry;
+  audit: AuditTrail;
   sessions: SshSessions;
   encryptionKey: string;
   login: SshLoginSettings;
@@ -32,14 +36,23 @@ export interface TableReadResult {
 
 /** Read-only browsing of a database on the caller's machine, as the machine's postgres superuser. */
 export function createTableService(deps: TableServiceDeps) {
-  async function targetFor(userId: number, where: MachineDatabase) {
-    const machine = await verifyMachine(deps.registry, where.vpsId, userId, where.vpsIp);
+  async function targetFor(actor: Actor, action: "list-tables" | "read-table", where: MachineDatabase) {
+    let machine: MachineRecord;
+    try {
+      machine = await verifyMachine(deps.registry, where.vpsId, actor.userId, where.vpsIp);
+    } catch (error) {
+      // A refused look at someone else's machine is worth an audit row; ordinary reads are not.
+      if (error instanceof MachineAccessDeniedError) {
+        await deps.audit.record(actor, { action, outcome: "refused", machineId: where.vpsId, host: where.vpsIp, dbName: where.databaseName });
+      }
+      throw error;
+    }
     return { machine, target: sshTargetFor(machine, deps.login, deps.encryptionKey) };
   }
 
   return {
-    async listTables(userId: number, where: MachineDatabase, schema?: string): Promise<string[]> {
-      const { machine, target } = await targetFor(userId, where);
+    async listTables(actor: Actor, where: MachineDatabase, schema?: string): Promise<string[]> {
+      const { machine, target } = await targetFor(actor, "list-tables", where);
       return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.remote, machine.ip).getTablesList(where.databaseName, schema));
     },
 
@@ -47,8 +60,8 @@ export function createTableService(deps: TableServiceDeps) {
      * Resolves once the table's head has been checked, with a body that streams the rows; the
      * SSH session stays leased until that body has been read, failed or been cancelled.
      */
-    async readTable(userId: number, where: MachineDatabase, tableName: string, options: TableReadOptions, signal?: AbortSignal): Promise<TableReadResult> {
-      const { machine, target } = await targetFor(userId, where);
+    async readTable(actor: Actor, where: MachineDatabase, tableName: string, options: TableReadOptions, signal?: AbortSignal): Promise<TableReadResult> {
+      const { machine, target } = await targetFor(actor, "read-table", where);
       const read = toTableRead(where.databaseName, tableName, options, deps.maxRows);
       return withHeldSession(deps.sessions, target, async (ssh) => {
         const table = await new PostgresSSHHelper(ssh, deps.remote, machine.ip).openTableData(read.query, signal);

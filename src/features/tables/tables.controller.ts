@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { checkAuth } from "../../auth/checkAuth";
 import { MachineAccessDeniedError, MachineNotVisibleError } from "../../errors/appErrors";
+import { actorOf } from "../../http/actor";
 import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { TableService } from "./tableService";
@@ -12,19 +13,19 @@ export function tablesController(service: TableService, accessTokenSecret: strin
     .use(userRateLimit(limits.windowMs, limits.userReads, "reads"))
     .post(
       "/get-tables-list",
-      async ({ body, userId }) => {
-        const data = await service.listTables(userId, { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
+      async ({ body, userId, request, server }) => {
+        const data = await service.listTables(actorOf(userId, request, server), { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
         return { status: 200, data, message: "Tables list fetched successfully" };
       },
       { body: TablesListBody },
     )
     .post(
       "/get-table-data",
-      async ({ body, userId, request }) => {
+      async ({ body, userId, request, server }) => {
         try {
           const where = { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName };
           const { tableName, schema, limit, offset, orderBy, order, format } = body;
-          const result = await service.readTable(userId, where, tableName, { schema, limit, offset, orderBy, order, format }, request.signal);
+          const result = await service.readTable(actorOf(userId, request, server), where, tableName, { schema, limit, offset, orderBy, order, format }, request.signal);
           // Streamed: the status and headers are final here, errors found later cut the body short.
           const headers: Record<string, string> =
             result.format === "csv"
