@@ -1,4 +1,3 @@
-import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { createApp } from "./app";
 import type { AppConfig } from "./config/env";
@@ -6,6 +5,7 @@ import { createAuditTrail } from "./db/auditTrail";
 import { reconcileUnfinishedDeploys, type ReconcileDeps } from "./features/databases/reconcileDeploys";
 import { createDeployedDbStore, type MetadataDatabase } from "./db/deployedDbStore";
 import { createHostKeyStore } from "./db/hostKeyStore";
+import { openMetadataDatabase } from "./db/metadataClient";
 import { startAdminSocket } from "./devMode/adminSocket";
 import { loadOrCreateDevSecrets } from "./devMode/devSecrets";
 import { openEmbeddedDatabase } from "./devMode/embeddedDatabase";
@@ -48,15 +48,14 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   let wiring: Pick<Parameters<typeof createApp>[0], "store" | "registry" | "accessTokenSecret" | "encryptionKey"> & { metadata: MetadataDatabase };
 
   if (config.databases.mode === "external") {
-    // Nothing may hang on a database: bounded connect, statement and client-side query times.
+    // Nothing may hang on the registry: bounded connect, statement and client-side query times.
     const poolOptions = { max: 10, connectionTimeoutMillis: 5_000, statement_timeout: 10_000, query_timeout: 15_000, idle_in_transaction_session_timeout: 10_000 };
-    const metadataPool = new pg.Pool({ connectionString: config.databases.metadataUrl, ...poolOptions });
+    const metadataConnection = openMetadataDatabase(config.databases.metadataUrl);
     const registryPool = new pg.Pool({ connectionString: config.databases.registryUrl, ...poolOptions });
     // Idle clients can fail when a database restarts; the pool replaces them, the process must not die.
-    metadataPool.on("error", (error) => logger.warn("metadata_pool.error", { reason: error.message }));
     registryPool.on("error", (error) => logger.warn("registry_pool.error", { reason: error.message }));
-    closers.push(() => metadataPool.end(), () => registryPool.end());
-    const metadata = drizzle(metadataPool);
+    closers.push(() => metadataConnection.close(), () => registryPool.end());
+    const metadata = metadataConnection.db;
     wiring = {
       metadata,
       store: createDeployedDbStore(metadata),

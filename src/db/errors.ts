@@ -1,10 +1,16 @@
-/** Recognises driver errors by PostgreSQL SQLSTATE or socket error code, through wrappers. */
+/**
+ * Recognises driver errors by PostgreSQL SQLSTATE or connection error code, through wrappers
+ * (Drizzle's DrizzleQueryError) and for both drivers we use: Bun's SQL client (SQLSTATE in
+ * `errno`, its own codes in `code`) and node-postgres (SQLSTATE or socket error in `code`).
+ */
 function codesOf(error: unknown): string[] {
   const codes: string[] = [];
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === "object"; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string") codes.push(code);
+    for (const field of ["code", "errno"] as const) {
+      const value = (current as Record<string, unknown>)[field];
+      if (typeof value === "string") codes.push(value);
+    }
     current = (current as { cause?: unknown }).cause;
   }
   return codes;
@@ -18,7 +24,10 @@ const CONNECTION_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EN
 
 /** True when the database could not be reached or went away (not a bug in our SQL). */
 export function isConnectionFailure(error: unknown): boolean {
-  if (codesOf(error).some((code) => CONNECTION_CODES.has(code) || code.startsWith("08"))) return true;
+  const codes = codesOf(error);
+  if (codes.some((code) => CONNECTION_CODES.has(code) || code.startsWith("08") || code.startsWith("ERR_POSTGRES_CONNECTION") || code === "ERR_POSTGRES_IDLE_TIMEOUT")) {
+    return true;
+  }
   const message = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error/i.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error|Connection closed|Failed to connect/i.test(message);
 }

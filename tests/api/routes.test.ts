@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { drizzle } from "drizzle-orm/node-postgres";
 import jwt from "jsonwebtoken";
-import pg from "pg";
 import { createDeployedDbStore } from "../../src/db/deployedDbStore";
+import { openMetadataDatabase } from "../../src/db/metadataClient";
 import { createSecretBox } from "../../src/crypto/secretBox";
 import { deployed_db } from "../../src/db/schema";
 import { refusingSessions } from "../support/recordingSessions";
@@ -50,9 +49,8 @@ describe("readiness", () => {
   });
 
   test("a database down makes readiness 503 while liveness and validation keep answering", async () => {
-    const deadPool = new pg.Pool({ connectionString: "postgresql://nobody:x@127.0.0.1:1/none", connectionTimeoutMillis: 1_000 });
-    deadPool.on("error", () => undefined);
-    const broken = startTestApp({ store: createDeployedDbStore(drizzle(deadPool)), registry: dbs.registry, sessions });
+    const dead = openMetadataDatabase("postgresql://nobody:x@127.0.0.1:1/none");
+    const broken = startTestApp({ store: createDeployedDbStore(dead.db), registry: dbs.registry, sessions });
     try {
       const ready = await broken.request("GET", "/health/ready");
       expect(ready.status).toBe(503);
@@ -63,7 +61,7 @@ describe("readiness", () => {
       expect(typeof list.body.message).toBe("string");
     } finally {
       await broken.stop();
-      await deadPool.end();
+      await dead.close();
     }
   });
 });

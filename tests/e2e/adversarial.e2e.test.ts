@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { drizzle } from "drizzle-orm/node-postgres";
-import pg from "pg";
 import { createDeployedDbStore } from "../../src/db/deployedDbStore";
+import { openMetadataDatabase } from "../../src/db/metadataClient";
 import { createAuditTrail } from "../../src/db/auditTrail";
 import { audit_log, deployed_db } from "../../src/db/schema";
 import { silentLogger } from "../../src/shared/logger";
@@ -159,9 +158,8 @@ describe("faults", () => {
     const proxy: TcpProxy = await startTcpProxy("127.0.0.1", Number(new URL(dbs.metadata.url).port || 5432));
     const url = new URL(dbs.metadata.url);
     url.port = String(proxy.port);
-    const pool = new pg.Pool({ connectionString: url.toString(), max: 4, connectionTimeoutMillis: 1_000 });
-    pool.on("error", () => undefined);
-    const flaky = startTestApp({ store: createDeployedDbStore(drizzle(pool)), registry: createSqlMachineRegistry(dbs.registryDb.pool) });
+    const metadata = openMetadataDatabase(url.toString(), { max: 4 });
+    const flaky = startTestApp({ store: createDeployedDbStore(metadata.db), registry: createSqlMachineRegistry(dbs.registryDb.pool) });
     try {
       expect((await flaky.request("GET", "/get-db", { userId: ME })).status).toBe(200);
       proxy.cut();
@@ -184,7 +182,7 @@ describe("faults", () => {
       expect(await sqlOnVps(vps, "SELECT count(*) FROM pg_database WHERE datname = 'during_outage'")).toBe("0");
     } finally {
       await flaky.stop();
-      await pool.end().catch(() => undefined);
+      await metadata.close().catch(() => undefined);
       proxy.stop();
     }
   }, 60_000);

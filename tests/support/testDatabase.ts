@@ -4,6 +4,7 @@ import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { createDeployedDbStore, type DeployedDbStore, type MetadataDatabase } from "../../src/db/deployedDbStore";
 import { MIGRATIONS_FOLDER } from "../../src/devMode/embeddedDatabase";
+import { openMetadataDatabase } from "../../src/db/metadataClient";
 import { encryptMachineSecret } from "../../src/crypto/machineSecret";
 import { createSqlMachineRegistry, type MachineRegistry } from "../../src/machines/machineRegistry";
 
@@ -84,11 +85,13 @@ export async function createTestDatabases(encryptionKey: string): Promise<TestDa
   const drizzleDb = drizzle(metadata.pool);
   await migrate(drizzleDb, { migrationsFolder: MIGRATIONS_FOLDER });
   await registryDb.pool.query(VPS_MACHINES_DDL);
+  // The store under test uses the production driver; assertions go through `drizzleDb` (pg).
+  const production = openMetadataDatabase(metadata.url);
   return {
     metadata,
     registryDb,
     drizzleDb,
-    store: createDeployedDbStore(drizzleDb),
+    store: createDeployedDbStore(production.db),
     registry: createSqlMachineRegistry(registryDb.pool),
     async addMachine({ ip, ownerId, rootPassword, sshKey }) {
       const { rows } = await registryDb.pool.query<{ id: number }>(
@@ -98,6 +101,7 @@ export async function createTestDatabases(encryptionKey: string): Promise<TestDa
       return Number(rows[0]?.id);
     },
     async dropAll() {
+      await production.close();
       await metadata.drop();
       await registryDb.drop();
     },
