@@ -11,6 +11,7 @@ import {
   roleAndDatabaseSql,
   type RoleAndDatabaseSpec,
 } from "./remoteScripts";
+import { runInPsqlSession } from "./psqlSession";
 import { tablesListInDatabaseSql, tablesListSql, type TableDataQuery } from "./tableQueries";
 import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
 
@@ -104,10 +105,15 @@ export class PostgresSSHHelper {
   }
 
   async getTablesList(dbName: string, schema = "public"): Promise<string[]> {
-    // Straight into the database first (one connection); only when that fails does a second,
-    // slower script find out whether the database exists at all.
-    const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: tablesListInDatabaseSql(schema), timeoutMs: this.settings.commandTimeoutMs });
-    const stdout = direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables");
+    // A kept psql session on this connection first, then one psql straight into the database;
+    // only when both fail does a slower script find out whether the database exists at all.
+    const script = tablesListInDatabaseSql(schema);
+    const timeoutMs = this.settings.commandTimeoutMs;
+    let stdout = await runInPsqlSession(this.ssh, dbName, script, timeoutMs);
+    if (stdout === undefined) {
+      const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: script, timeoutMs });
+      stdout = direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables");
+    }
     throwIfMissing(readMarkers(stdout).missing, { dbName, schema });
     return copyLines(sectionAfter(stdout, "@@ROWS") ?? "").map(unescapeCopyField);
   }

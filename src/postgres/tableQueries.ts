@@ -50,15 +50,15 @@ SET default_transaction_read_only = on;`;
  * costs a fraction of it.
  */
 function tablesOfSchema(schema: string): string {
+  // No \\quit: the same text also runs inside a kept psql session (see psqlSession.ts).
   return `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${quoteLiteral(schema)}) AS zsl_schema_exists \\gset
 \\if :zsl_schema_exists
-\\else
-\\echo @@MISSING schema
-\\quit
-\\endif
 \\echo @@ROWS
 COPY (SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = ${quoteLiteral(schema)} AND c.relkind IN ('r', 'p', 'v', 'f') ORDER BY c.relname) TO STDOUT;
+\\else
+\\echo @@MISSING schema
+\\endif
 `;
 }
 

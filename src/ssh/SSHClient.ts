@@ -124,6 +124,24 @@ export class SSHClient {
    * Starts a command whose stdout is consumed as it arrives (large outputs in bounded memory).
    * Resolves once the channel is open; see StreamedCommand for the rest.
    */
+  /** A raw channel for a long conversation with one remote process (e.g. a psql session). */
+  openChannel(command: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
+        return;
+      }
+      this.client.exec(command, (error, channel) => {
+        if (error) {
+          reject(new SshChannelUnavailableError(`Could not open an SSH channel to ${this.options.host}`));
+          return;
+        }
+        this.started++;
+        resolve(channel);
+      });
+    });
+  }
+
   execStream(command: string, options: ExecStreamOptions): Promise<StreamedCommand> {
     return new Promise((resolve, reject) => {
       if (this.closed) {

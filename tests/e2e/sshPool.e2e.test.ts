@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encryptMachineSecret } from "../../src/crypto/machineSecret";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { SSHClient, type ExecOptions, type CommandResult } from "../../src/ssh/SSHClient";
+import { psqlOnVps } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
@@ -69,6 +70,23 @@ describe("SSH session pool", () => {
     }
     expect(await sessionsSettleAt(0)).toBe(0);
   }, 60_000);
+
+  test("repeated tables lists share one kept psql session, which goes away after a short idle", async () => {
+    const app = startTestApp({ store: dbs.store, registry: dbs.registry });
+    const keptBackends = () => psqlOnVps(vps, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND pid <> pg_backend_pid()");
+    try {
+      for (let i = 0; i < 3; i++) expect((await tablesList(app)).status).toBe(200);
+      expect(await keptBackends()).toBe("1");
+      let remaining = "";
+      for (let i = 0; i < 80 && remaining !== "0"; i++) {
+        remaining = await keptBackends();
+        if (remaining !== "0") await Bun.sleep(100);
+      }
+      expect(remaining).toBe("0");
+    } finally {
+      await app.stop();
+    }
+  }, 30_000);
 
   test("an idle connection closes after the idle timeout", async () => {
     const app = startTestApp({ store: dbs.store, registry: dbs.registry, ssh: { ...TEST_SSH, idleTimeoutMs: 300 } });
