@@ -103,27 +103,10 @@ export class SSHClient {
     });
   }
 
-  exec(command: string, options: ExecOptions): Promise<CommandResult> {
-    return new Promise((resolve, reject) => {
-      if (this.closed) {
-        reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
-        return;
-      }
-      this.client.exec(command, (error, channel) => {
-        if (error) {
-          reject(new SshChannelUnavailableError(`Could not open an SSH channel to ${this.options.host}`));
-          return;
-        }
-        this.started++;
-        this.collect(command, channel, options).then(resolve, reject);
-      });
-    });
+  async exec(command: string, options: ExecOptions): Promise<CommandResult> {
+    return this.collect(command, await this.openChannel(command), options);
   }
 
-  /**
-   * Starts a command whose stdout is consumed as it arrives (large outputs in bounded memory).
-   * Resolves once the channel is open; see StreamedCommand for the rest.
-   */
   /** A raw channel for a long conversation with one remote process (e.g. a psql session). */
   openChannel(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
@@ -142,21 +125,12 @@ export class SSHClient {
     });
   }
 
-  execStream(command: string, options: ExecStreamOptions): Promise<StreamedCommand> {
-    return new Promise((resolve, reject) => {
-      if (this.closed) {
-        reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
-        return;
-      }
-      this.client.exec(command, (error, channel) => {
-        if (error) {
-          reject(new SshChannelUnavailableError(`Could not open an SSH channel to ${this.options.host}`));
-          return;
-        }
-        this.started++;
-        resolve(streamChannel(channel, this.options.host, options));
-      });
-    });
+  /**
+   * Starts a command whose stdout is consumed as it arrives (large outputs in bounded memory).
+   * Resolves once the channel is open; see StreamedCommand for the rest.
+   */
+  async execStream(command: string, options: ExecStreamOptions): Promise<StreamedCommand> {
+    return streamChannel(await this.openChannel(command), this.options.host, options);
   }
 
   private collect(command: string, channel: ClientChannel, options: ExecOptions): Promise<CommandResult> {
@@ -203,13 +177,16 @@ export class SSHClient {
         settle(() => reject(new MachineUnreachableError(`The SSH channel to ${this.options.host} failed`)));
       });
       channel.on("close", () => {
-        settle(() => {
-          if (exitCode === null) {
-            reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
-          } else {
-            resolve({ command, stdout, stderr, exitCode });
-          }
-        });
+        // The exit status can be delivered just after the channel's close event: give it a turn.
+        setImmediate(() =>
+          settle(() => {
+            if (exitCode === null) {
+              reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
+            } else {
+              resolve({ command, stdout, stderr, exitCode });
+            }
+          }),
+        );
       });
       channel.end(options.stdin ?? "");
     });
