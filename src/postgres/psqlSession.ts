@@ -84,23 +84,31 @@ class PsqlSession {
   }
 }
 
-const sessions = new WeakMap<SSHClient, PsqlSession>();
+/** At most one kept session per connection: its channel counts against sshd's MaxSessions. */
+const sessions = new WeakMap<SSHClient, PsqlSession | "opening">();
 
 /**
  * Runs a script (no `\quit`; ON_ERROR_STOP ends the session on an error) in the connection's
  * kept psql session for `dbName`, opening one if there is none. Returns undefined when no
- * session could serve it (busy, another database, psql could not connect or failed): the caller
+ * session could serve it (busy or being opened, psql could not connect or failed): the caller
  * then runs the script the one-shot way, which also reports why.
  */
 export async function runInPsqlSession(ssh: SSHClient, dbName: string, script: string, timeoutMs: number): Promise<string | undefined> {
   let session = sessions.get(ssh);
-  if (session && !session.usable) return undefined;
+  if (session === "opening" || (session && !session.usable)) return undefined;
   if (session && session.dbName !== dbName) {
     session.close();
     session = undefined;
   }
   if (!session) {
-    const channel = await ssh.openChannel(psqlAsPostgresCommand(dbName));
+    sessions.set(ssh, "opening");
+    let channel: ClientChannel;
+    try {
+      channel = await ssh.openChannel(psqlAsPostgresCommand(dbName));
+    } catch {
+      sessions.delete(ssh);
+      return undefined;
+    }
     const opened: PsqlSession = new PsqlSession(channel, dbName, () => {
       if (sessions.get(ssh) === opened) sessions.delete(ssh);
     });

@@ -35,6 +35,8 @@ export interface ExecOptions {
 }
 
 const STDERR_LIMIT = 64 * 1024;
+const CHANNEL_OPEN_RETRIES = 5;
+const CHANNEL_OPEN_RETRY_MS = 20;
 
 /** Thin promise wrapper over an ssh2 connection. */
 export class SSHClient {
@@ -108,7 +110,20 @@ export class SSHClient {
   }
 
   /** A raw channel for a long conversation with one remote process (e.g. a psql session). */
-  openChannel(command: string): Promise<ClientChannel> {
+  async openChannel(command: string): Promise<ClientChannel> {
+    // sshd frees a closed channel's slot only after the close handshake, so under heavy churn
+    // an open can be refused for a moment although the connection is fine: retry, bounded.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.tryOpenChannel(command);
+      } catch (error) {
+        if (this.closed || attempt >= CHANNEL_OPEN_RETRIES) throw error;
+        await Bun.sleep(CHANNEL_OPEN_RETRY_MS * (attempt + 1));
+      }
+    }
+  }
+
+  private tryOpenChannel(command: string): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));

@@ -22,7 +22,11 @@ export function hostKeyFingerprint(key: Buffer): string {
   return "SHA256:" + createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
 
-export const DEFAULT_POOL_SETTINGS = { idleTimeoutMs: 60_000, maxLeasesPerConnection: 8, maxConnectionsPerKey: 4 };
+/**
+ * sshd allows 10 channels per connection by default: 7 units of work, one kept psql session
+ * (postgres/psqlSession.ts) and one spare for cancelling a streamed query.
+ */
+export const DEFAULT_POOL_SETTINGS = { idleTimeoutMs: 60_000, maxLeasesPerConnection: 7, maxConnectionsPerKey: 4 };
 
 interface PooledConnection {
   ssh: SSHClient;
