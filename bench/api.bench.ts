@@ -126,5 +126,11 @@ Measured ${new Date().toISOString().slice(0, 10)} on the project's machine kind 
 (Bun ${Bun.version}), load by \`wrk -t2 -c${CONCURRENCY} -d${LOAD_SECONDS}s\` and \`pgbench -c ${CONCURRENCY} -j 2 -T ${LOAD_SECONDS}\` on the same
 machine, the VPS a network namespace on a veth pair. Latencies are sequential requests (50 warm, 10 cold, 5 deploys).
 
-${table}`,
+${table}
+
+For comparison, the previous implementation (figures from the issue, same kind of machine): about 125 ms for every tables
+list (a new SSH handshake and login each time), about 3.5 s for a deploy on a machine already set up (a dozen commands and a
+PostgreSQL restart every time), and \`GET /get-db\` at about a tenth of the database's own rate. "Bare command" is \`true\`
+run over an already open SSH channel: the physical floor of any remote step. The warm tables list uses a psql session kept
+on the pooled connection; cold is a new SSH connection and a new psql.`,
 );
