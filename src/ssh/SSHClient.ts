@@ -36,6 +36,7 @@ export interface ExecOptions {
 
 const STDERR_LIMIT = 64 * 1024;
 const CHANNEL_OPEN_RETRIES = 5;
+const EXIT_STATUS_GRACE_MS = 2_000;
 const CHANNEL_OPEN_RETRY_MS = 20;
 
 /** Thin promise wrapper over an ssh2 connection. */
@@ -185,23 +186,33 @@ export class SSHClient {
         if (stderr.length > STDERR_LIMIT) stderr = stderr.slice(-STDERR_LIMIT);
         options.onLog?.(chunk, "stderr");
       });
+      let streamClosed = false;
+      const finish = () =>
+        settle(() => {
+          if (exitCode === null) {
+            reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
+          } else {
+            resolve({ command, stdout, stderr, exitCode });
+          }
+        });
       channel.on("exit", (code: number | null) => {
-        exitCode = code;
+        // A command killed by a signal has no exit code; report it as a failure, not a lost link.
+        exitCode = code ?? 255;
+        if (streamClosed) finish();
       });
       channel.on("error", () => {
         settle(() => reject(new MachineUnreachableError(`The SSH channel to ${this.options.host} failed`)));
       });
       channel.on("close", () => {
-        // The exit status can be delivered just after the channel's close event: give it a turn.
-        setImmediate(() =>
-          settle(() => {
-            if (exitCode === null) {
-              reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
-            } else {
-              resolve({ command, stdout, stderr, exitCode });
-            }
-          }),
-        );
+        streamClosed = true;
+        if (exitCode !== null) {
+          finish();
+          return;
+        }
+        // The stream can close on the remote EOF, before the exit status (sent right after it)
+        // has been read: wait for it briefly; only a connection that really went away loses it.
+        clearTimeout(timer);
+        timer = setTimeout(finish, this.closed ? 0 : EXIT_STATUS_GRACE_MS);
       });
       channel.end(options.stdin ?? "");
     });

@@ -1,6 +1,9 @@
 import type { ClientChannel } from "ssh2";
 import { MachineUnreachableError, RemoteTimeoutError } from "../errors/appErrors";
 
+/** How long a closed channel may wait for its exit status before the link counts as lost. */
+const EXIT_STATUS_GRACE_MS = 2_000;
+
 export interface ExecStreamOptions {
   /** Fed to the command's stdin, then stdin is closed. */
   stdin?: string;
@@ -137,17 +140,26 @@ export function streamChannel(channel: ClientChannel, host: string, options: Exe
     stdoutEnded = true;
     wake();
   });
-  channel.on("exit", (code: number | null) => {
-    exitCode = code;
-  });
-  channel.on("error", () => fail(new MachineUnreachableError(`The SSH channel to ${host} failed`)));
-  channel.on("close", () => {
-    stdoutEnded = true;
-    clearTimeout(timer);
+  let channelClosed = false;
+  const finish = () => {
     if (exitCode !== null && !aborted) settleResult({ exitCode, stderr });
     else if (aborted) fail(new MachineUnreachableError(`The remote command on ${host} was stopped`));
     else fail(new MachineUnreachableError(`The connection to ${host} was lost during a remote command`));
     wake();
+  };
+  channel.on("exit", (code: number | null) => {
+    // Killed by a signal: a failure of the command, not a lost connection.
+    exitCode = code ?? 255;
+    if (channelClosed) finish();
+  });
+  channel.on("error", () => fail(new MachineUnreachableError(`The SSH channel to ${host} failed`)));
+  channel.on("close", () => {
+    stdoutEnded = true;
+    channelClosed = true;
+    clearTimeout(timer);
+    // The stream can close on the remote EOF before the exit status (sent right after) is read.
+    if (exitCode === null && !aborted) setTimeout(finish, EXIT_STATUS_GRACE_MS);
+    else finish();
   });
   channel.end(options.stdin ?? "");
 
