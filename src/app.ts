@@ -60,6 +60,7 @@ export function createApp(deps: AppDependencies) {
   });
   const tables = createTableService({
     registry: deps.registry,
+    store: deps.store,
     audit: deps.audit ?? noAudit,
     sessions: deps.sessions,
     encryptionKey: deps.encryptionKey,

@@ -2,13 +2,24 @@ import { and, asc, count, eq, lt, ne, sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { DatabaseAlreadyExistsError, DependencyUnavailableError } from "../errors/appErrors";
 import { isConnectionFailure, isUniqueViolation } from "./errors";
+import { FOLD_UNQUOTED_SQL } from "./recordedNames";
 import { DEPLOY_STATUS, deployed_db, type DeployedDbRow, type NewDeployedDbRow } from "./schema";
 
 export type MetadataDatabase = PgDatabase<PgQueryResultHKT>;
 
+/**
+ * One caller's rows for one machine at one address. Rows of another machine id or owner at
+ * the same address are stale (the address moved to another tenant) and never take part.
+ */
+export interface MachineScope {
+  userId: number;
+  vpsId: number;
+  host: string;
+}
+
 /** Persistence of `deployed_db`. Callers pass sealed passwords; this layer never sees plaintext. */
 export interface DeployedDbStore {
-  /** Claims (host, dbName) with status `deploying`; a concurrent or earlier claim fails. */
+  /** Claims (vpsId, host, dbName) with status `deploying`; a concurrent or earlier claim fails. */
   insertDeploying(row: Omit<NewDeployedDbRow, "id" | "status" | "createdAt">): Promise<DeployedDbRow>;
   markRunning(id: number): Promise<void>;
   markFailed(id: number): Promise<void>;
@@ -18,10 +29,12 @@ export interface DeployedDbStore {
   listByUser(userId: number): Promise<DeployedDbRow[]>;
   findByIdForUser(id: number, userId: number): Promise<DeployedDbRow | undefined>;
   exists(id: number): Promise<boolean>;
-  /** How many other recorded databases on `host` log in as `username`. */
-  countOtherUsersOfRole(host: string, username: string, excludeId: number): Promise<number>;
-  /** Keeps every recorded password of one role on one host in step with the role's real password. */
-  setRolePassword(host: string, username: string, sealedPassword: string): Promise<void>;
+  /** The caller's row on that machine for a database named exactly `dbName` in the request. */
+  findByName(scope: MachineScope, dbName: string): Promise<DeployedDbRow | undefined>;
+  /** How many other of the caller's databases on that machine use the role `roleName` (its name there). */
+  countOtherUsersOfRole(scope: MachineScope, roleName: string, excludeId: number): Promise<number>;
+  /** Keeps the caller's recorded passwords of one role on that machine in step with the role's real password. */
+  setRolePassword(scope: MachineScope, roleName: string, sealedPassword: string): Promise<void>;
   replacePassword(id: number, expectedPassword: string, sealedPassword: string): Promise<void>;
   /** Readiness: resolves when the metadata database answers. */
   ping(): Promise<void>;
@@ -35,6 +48,12 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
     throw error;
   }
 }
+
+const inScope = (scope: MachineScope) =>
+  and(eq(deployed_db.userId, scope.userId), eq(deployed_db.vpsId, scope.vpsId), eq(deployed_db.host, scope.host));
+
+/** The row's role as named on the machine (see recordedNames.ts). */
+const roleOnMachine = sql`CASE WHEN ${deployed_db.legacyNames} THEN translate(${deployed_db.username}, ${FOLD_UNQUOTED_SQL.from}, ${FOLD_UNQUOTED_SQL.to}) ELSE ${deployed_db.username} END`;
 
 export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
   // The portal's hot path: a named prepared statement skips parsing and planning per request.
@@ -91,20 +110,28 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
         const [row] = await db.select({ id: deployed_db.id }).from(deployed_db).where(eq(deployed_db.id, id));
         return row !== undefined;
       }),
-    countOtherUsersOfRole: (host, username, excludeId) =>
+    findByName: (scope, dbName) =>
+      guarded(async () => {
+        const [row] = await db
+          .select()
+          .from(deployed_db)
+          .where(and(inScope(scope), eq(deployed_db.dbName, dbName)));
+        return row;
+      }),
+    countOtherUsersOfRole: (scope, roleName, excludeId) =>
       guarded(async () => {
         const [result] = await db
           .select({ n: count() })
           .from(deployed_db)
-          .where(and(eq(deployed_db.host, host), eq(deployed_db.username, username), ne(deployed_db.id, excludeId)));
+          .where(and(inScope(scope), sql`${roleOnMachine} = ${roleName}`, ne(deployed_db.id, excludeId)));
         return result?.n ?? 0;
       }),
-    setRolePassword: (host, username, sealedPassword) =>
+    setRolePassword: (scope, roleName, sealedPassword) =>
       guarded(async () => {
         await db
           .update(deployed_db)
           .set({ password: sealedPassword })
-          .where(and(eq(deployed_db.host, host), eq(deployed_db.username, username)));
+          .where(and(inScope(scope), sql`${roleOnMachine} = ${roleName}`));
       }),
     ping: async () => {
       await db.execute(sql`SELECT 1`);

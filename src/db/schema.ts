@@ -1,10 +1,12 @@
-import { index, integer, pgTable, primaryKey, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
+import { boolean, index, integer, pgTable, primaryKey, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
 
 /**
  * Our metadata: one row per database we deployed. Column names are those of the previous
  * implementation's table so an existing production database is adopted as it is.
  * `password` holds the sealed (AES-256-GCM) password; legacy plaintext rows are sealed on first read.
  * `status` is `deploying` while remote work runs, then `running` (or `failed`).
+ * `legacy_names` marks rows adopted from the previous implementation, which created the
+ * database and role with unquoted names: on the machine they are lower-cased (see recordedNames.ts).
  */
 export const deployed_db = pgTable(
   "deployed_db",
@@ -19,12 +21,14 @@ export const deployed_db = pgTable(
     userId: integer("user_id").notNull(),
     status: varchar("status").notNull(),
     createdAt: timestamp("created_at").defaultNow().notNull(),
+    legacyNames: boolean("legacy_names").default(false).notNull(),
   },
   (table) => [
-    // One database name per host: the database-level guard against concurrent duplicate deploys.
-    uniqueIndex("deployed_db_host_db_name_key").on(table.host, table.dbName),
+    // One database name per machine and address: the database-level guard against concurrent
+    // duplicate deploys. Not per address alone: when an address moves to another tenant's
+    // machine, the old tenant's rows for it are stale and must not block (or meet) the new one's.
+    uniqueIndex("deployed_db_vps_id_host_db_name_key").on(table.vpsId, table.host, table.dbName),
     index("deployed_db_user_id_id_idx").on(table.userId, table.id),
-    index("deployed_db_host_username_idx").on(table.host, table.username),
   ],
 );
 

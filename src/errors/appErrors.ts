@@ -114,3 +114,26 @@ export class HostKeyMismatchError extends AppError {
     super(`The SSH host key of machine ${machineId} changed; nothing was done. If the machine was reinstalled, ask support to reset its pinned key`);
   }
 }
+
+/**
+ * A deploy found something on the machine it must not take over (a privileged or foreign role,
+ * a database it did not create) and changed nothing.
+ */
+export class DeployRefusedError extends AppError {
+  readonly kind = "deploy-refused";
+  constructor(
+    readonly reason: "privileged-role" | "foreign-role" | "foreign-database" | "unknown",
+    names: { dbName: string; userName: string },
+  ) {
+    super(DEPLOY_REFUSED_MESSAGES[reason](names));
+  }
+}
+
+const DEPLOY_REFUSED_MESSAGES: Record<DeployRefusedError["reason"], (names: { dbName: string; userName: string }) => string> = {
+  "privileged-role": ({ userName }) =>
+    `Role ${userName} already exists on the machine with administrative privileges (superuser, create role or database, replication, bypass RLS, or membership in such a role); nothing was changed, choose another user name`,
+  "foreign-role": ({ userName }) =>
+    `Role ${userName} already exists on the machine and was not created by this service for your databases there; nothing was changed, choose another user name`,
+  "foreign-database": ({ dbName }) => `Database ${dbName} already exists on the machine and was not created by this service; nothing was changed`,
+  unknown: () => "The machine refused the deployment; nothing was changed",
+};

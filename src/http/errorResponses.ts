@@ -20,6 +20,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "host-key-mismatch": 502,
   "remote-timeout": 504,
   "dependency-unavailable": 503,
+  "deploy-refused": 409,
 };
 
 export interface HttpError {

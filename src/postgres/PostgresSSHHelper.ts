@@ -1,9 +1,10 @@
-import { RemoteStepError } from "../errors/appErrors";
+import { DeployRefusedError, RemoteStepError } from "../errors/appErrors";
 import type { CommandResult, SSHClient } from "../ssh/SSHClient";
 import { copyLines, unescapeCopyField } from "./copyText";
 import { readMarkers, sectionAfter } from "./scriptOutput";
 import {
   bashScriptCommand,
+  DEPLOY_REFUSALS,
   deployScript,
   dropDatabaseSql,
   reconcileDeploySql,
@@ -43,6 +44,12 @@ const STEP_NAMES: Record<string, string> = {
   verify: "verifying remote access",
 };
 
+/** Our own sentence for a refusal: the machine's text never reaches the caller. */
+function refusal(reason: string, names: { dbName: string; userName: string }): DeployRefusedError {
+  const known = DEPLOY_REFUSALS.find((candidate) => candidate === reason);
+  return new DeployRefusedError(known ?? "unknown", names);
+}
+
 /** PostgreSQL operations on one machine, over one SSH connection. Knows nothing of HTTP. */
 export class PostgresSSHHelper {
   constructor(
@@ -79,6 +86,7 @@ export class PostgresSSHHelper {
     if (result.exitCode === 0 && Number.isInteger(port) && port > 0) return { port, ...created };
 
     await this.rollback({ ...spec, ...created });
+    if (markers.refused !== undefined) throw refusal(markers.refused, spec);
     const step = markers.lastStep ?? "connect";
     const reason = markers.failure ? `: ${markers.failure}` : "";
     throw new RemoteStepError(step, `Deployment failed while ${STEP_NAMES[step] ?? step}${reason}`);
@@ -99,8 +107,8 @@ export class PostgresSSHHelper {
     await this.runPsql(reconcileDeploySql(spec), "reconcile", "undoing an interrupted deployment");
   }
 
-  /** Ends its sessions and drops the database; then the role, when asked to. */
-  async dropDatabase(dbName: string, dropRole?: string): Promise<void> {
+  /** Ends its sessions and drops the database (when named); then the role, when asked to. */
+  async dropDatabase(dbName: string | undefined, dropRole?: string): Promise<void> {
     await this.runPsql(dropDatabaseSql({ dbName, dropRole }), "drop", "dropping the database");
   }
 

@@ -48,32 +48,76 @@ export interface RoleAndDatabaseSpec {
   password: string;
   /** The deployed_db row this deploy fills; stamped on what it creates (see reconcileDeploySql). */
   deployId: number;
+  /**
+   * The role already belongs to another recorded database of the same caller on this machine,
+   * so an existing role of that name is theirs to reuse (it gets the new password). Otherwise
+   * an existing role is refused: we would hand someone else's role a password we chose.
+   */
+  reuseExistingRole?: boolean;
 }
+
+/** Why roleAndDatabaseSql refused to touch the machine (the `@@REFUSED` marker's word). */
+export const DEPLOY_REFUSALS = ["privileged-role", "foreign-role", "foreign-database"] as const;
+export type DeployRefusal = (typeof DEPLOY_REFUSALS)[number];
+
+/**
+ * Roles whose members can act beyond their own databases: a role that is (or inherits from)
+ * one of them must never receive a password we set and a login open to the world.
+ */
+const PRIVILEGED_PREDEFINED_ROLES = [
+  "pg_execute_server_program",
+  "pg_read_server_files",
+  "pg_write_server_files",
+  "pg_read_all_data",
+  "pg_write_all_data",
+  "pg_signal_backend",
+];
 
 /** Marks a role or database as created by one deploy, so an interrupted deploy can be undone exactly. */
 export function deployTag(deployId: number): string {
   return `zyotra-storage-layer deploy ${deployId}`;
 }
 
-/** psql script: create (or update) the login role, create the database if missing, grant. */
-export function roleAndDatabaseSql({ dbName, userName, password, deployId }: RoleAndDatabaseSpec): string {
+/**
+ * psql script: create (or update) the login role, create the database, grant. Everything it
+ * refuses is checked before anything changes: an existing role that is privileged (or a member
+ * of a privileged role), an existing role we may not reuse, and any existing database (every
+ * database we created has its own row, and this deploy's row already claimed the name, so an
+ * existing one was made by someone else). A refusal prints `@@REFUSED <reason>` and fails.
+ */
+export function roleAndDatabaseSql({ dbName, userName, password, deployId, reuseExistingRole = false }: RoleAndDatabaseSpec): string {
   const role = quoteIdent(userName);
   const db = quoteIdent(dbName);
+  const privileged = "r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls";
+  const predefined = PRIVILEGED_PREDEFINED_ROLES.map(quoteLiteral).join(", ");
   return `${SESSION_SAFETY_SQL}
-SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(userName)}) AS zsl_create_role \\gset
-\\if :zsl_create_role
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ${quoteLiteral(userName)}) AS zsl_role_exists \\gset
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles m JOIN pg_catalog.pg_roles r ON pg_catalog.pg_has_role(m.oid, r.oid, 'MEMBER') WHERE m.rolname = ${quoteLiteral(userName)} AND (${privileged} OR r.rolname IN (${predefined}))) AS zsl_role_privileged \\gset
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(dbName)}) AS zsl_db_exists \\gset
+\\set zsl_refused false
+\\if :zsl_role_privileged
+\\echo @@REFUSED privileged-role
+\\set zsl_refused true
+\\elif :zsl_db_exists
+\\echo @@REFUSED foreign-database
+\\set zsl_refused true
+\\elif ${reuseExistingRole ? "false" : ":zsl_role_exists"}
+\\echo @@REFUSED foreign-role
+\\set zsl_refused true
+\\endif
+\\if :zsl_refused
+DO $zsl$ BEGIN RAISE EXCEPTION 'deploy refused, nothing was changed'; END $zsl$;
+\\endif
+\\if :zsl_role_exists
+ALTER ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
+\\else
 CREATE ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
 COMMENT ON ROLE ${role} IS ${quoteLiteral(deployTag(deployId))};
 \\echo @@CREATED role
-\\else
-ALTER ROLE ${role} WITH LOGIN PASSWORD ${quoteLiteral(password)};
 \\endif
-SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)}) AS zsl_create_db \\gset
-\\if :zsl_create_db
 CREATE DATABASE ${db} OWNER ${role};
 COMMENT ON DATABASE ${db} IS ${quoteLiteral(deployTag(deployId))};
 \\echo @@CREATED database
-\\endif
 GRANT ALL PRIVILEGES ON DATABASE ${db} TO ${role};
 `;
 }

@@ -4,11 +4,13 @@ export interface ScriptMarkers {
   created: Set<string>;
   failure: string | undefined;
   missing: string | undefined;
+  /** Why a script refused to change anything (`@@REFUSED reason`). */
+  refused: string | undefined;
   result: Map<string, string>;
 }
 
 export function readMarkers(stdout: string): ScriptMarkers {
-  const markers: ScriptMarkers = { lastStep: undefined, created: new Set(), failure: undefined, missing: undefined, result: new Map() };
+  const markers: ScriptMarkers = { lastStep: undefined, created: new Set(), failure: undefined, missing: undefined, refused: undefined, result: new Map() };
   for (const line of stdout.split("\n")) {
     if (!line.startsWith("@@")) continue;
     const space = line.indexOf(" ");
@@ -18,6 +20,7 @@ export function readMarkers(stdout: string): ScriptMarkers {
     else if (tag === "@@CREATED") markers.created.add(rest);
     else if (tag === "@@FAIL") markers.failure = rest;
     else if (tag === "@@MISSING") markers.missing = rest;
+    else if (tag === "@@REFUSED") markers.refused = rest;
     else if (tag === "@@RESULT") {
       const eq = rest.indexOf("=");
       if (eq > 0) markers.result.set(rest.slice(0, eq), rest.slice(eq + 1));

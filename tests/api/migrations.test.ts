@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { MIGRATIONS_FOLDER } from "../../src/devMode/embeddedDatabase";
@@ -40,21 +43,54 @@ describe("migrations", () => {
     );
     await migrate(drizzle(db.pool), { migrationsFolder: MIGRATIONS_FOLDER });
     await migrate(drizzle(db.pool), { migrationsFolder: MIGRATIONS_FOLDER });
-    const { rows } = await db.pool.query(`SELECT db_name, password FROM deployed_db ORDER BY id`);
+    const { rows } = await db.pool.query(`SELECT db_name, password, legacy_names FROM deployed_db ORDER BY id`);
+    // Adopted rows are marked: the previous implementation created their names unquoted.
     expect(rows).toEqual([
-      { db_name: "a", password: "plain1" },
-      { db_name: "b", password: "plain2" },
+      { db_name: "a", password: "plain1", legacy_names: true },
+      { db_name: "b", password: "plain2", legacy_names: true },
     ]);
-    expect(await indexNames(db)).toEqual(["deployed_db_host_db_name_key", "deployed_db_host_username_idx", "deployed_db_pkey", "deployed_db_user_id_id_idx"]);
+    expect(await indexNames(db)).toEqual(["deployed_db_pkey", "deployed_db_user_id_id_idx", "deployed_db_vps_id_host_db_name_key"]);
     await expect(
       db.pool.query(`INSERT INTO deployed_db (db_name, username, password, host, db_type, vps_id, user_id, status) VALUES ('a', 'u', 'p', '1.2.3.4', 'postgres', 1, 7, 'running')`),
     ).rejects.toThrow(/unique/);
+    // The same address as another machine (it moved to another tenant): not a duplicate.
+    await db.pool.query(`INSERT INTO deployed_db (db_name, username, password, host, db_type, vps_id, user_id, status) VALUES ('a', 'u', 'p', '1.2.3.4', 'postgres', 2, 8, 'running')`);
+    const fresh = await db.pool.query(`SELECT legacy_names FROM deployed_db WHERE vps_id = 2`);
+    expect(fresh.rows).toEqual([{ legacy_names: false }]);
+  });
+
+  test("rows this service deployed before the legacy mark existed stay unmarked", async () => {
+    db = await ThrowawayDatabase.create("zsl_mark");
+    await db.pool.query(LEGACY_TABLE);
+    await db.pool.query(
+      `INSERT INTO deployed_db (db_name, username, password, host, db_type, vps_id, user_id, status) VALUES ('Old', 'OldUser', 'plain', '1.2.3.4', 'postgres', 1, 7, 'running')`,
+    );
+    // Migrate to just before 0002, as an instance of this service running already would have.
+    const journal = (await Bun.file(`${MIGRATIONS_FOLDER}/meta/_journal.json`).json()) as { entries: Array<{ tag: string }> };
+    const upTo0001 = mkdtempSync(join(tmpdir(), "zsl-migrations-"));
+    await Bun.$`mkdir -p ${upTo0001}/meta && cp ${MIGRATIONS_FOLDER}/0000_adopt_deployed_db.sql ${MIGRATIONS_FOLDER}/0001_audit_log_and_host_keys.sql ${upTo0001}/`.quiet();
+    await Bun.write(`${upTo0001}/meta/_journal.json`, JSON.stringify({ ...journal, entries: journal.entries.slice(0, 2) }));
+    try {
+      await migrate(drizzle(db.pool), { migrationsFolder: upTo0001 });
+    } finally {
+      await Bun.$`rm -rf ${upTo0001}`.quiet();
+    }
+    await db.pool.query(
+      `INSERT INTO deployed_db (db_name, username, password, host, db_type, vps_id, user_id, status) VALUES ('New', 'NewUser', 'sealed', '1.2.3.4', 'postgres', 1, 7, 'running')`,
+    );
+    await db.pool.query(`INSERT INTO audit_log (user_id, action, machine_id, host, db_name, outcome) VALUES (7, 'deploy', 1, '1.2.3.4', 'New', 'success'), (7, 'deploy', 1, '1.2.3.4', 'Old', 'failure')`);
+    await migrate(drizzle(db.pool), { migrationsFolder: MIGRATIONS_FOLDER });
+    const { rows } = await db.pool.query(`SELECT db_name, legacy_names FROM deployed_db ORDER BY id`);
+    expect(rows).toEqual([
+      { db_name: "Old", legacy_names: true },
+      { db_name: "New", legacy_names: false },
+    ]);
   });
 
   test("a fresh database gets the whole schema", async () => {
     db = await ThrowawayDatabase.create("zsl_fresh");
     await migrate(drizzle(db.pool), { migrationsFolder: MIGRATIONS_FOLDER });
-    expect(await indexNames(db)).toContain("deployed_db_host_db_name_key");
+    expect(await indexNames(db)).toContain("deployed_db_vps_id_host_db_name_key");
   });
 
   test("duplicate (host, db_name) rows stop the migration with guidance and lose nothing", async () => {

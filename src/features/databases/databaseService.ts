@@ -1,4 +1,5 @@
 import type { DeployedDbStore } from "../../db/deployedDbStore";
+import { namesOnMachine } from "../../db/recordedNames";
 import type { DeployedDbRow } from "../../db/schema";
 import type { SecretBox } from "../../crypto/secretBox";
 import type { Actor, AuditEvent, AuditTrail } from "../../db/auditTrail";
@@ -6,6 +7,7 @@ import {
   AppError,
   ConflictError,
   DatabaseAlreadyExistsError,
+  DeployRefusedError,
   InvalidRequestError,
   MachineAccessDeniedError,
   NotFoundError,
@@ -85,7 +87,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
       await deps.audit.record(actor, { ...event, outcome: "success" });
       return result;
     } catch (error) {
-      const refused = error instanceof MachineAccessDeniedError || error instanceof NotFoundError;
+      const refused = error instanceof MachineAccessDeniedError || error instanceof NotFoundError || error instanceof DeployRefusedError;
       if (refused || !(error instanceof InvalidRequestError || error instanceof DatabaseAlreadyExistsError)) {
         await deps.audit.record(actor, { ...event, outcome: refused ? "refused" : "failure", detail: error instanceof AppError ? error.kind : "internal" });
       }
@@ -114,10 +116,13 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
       userId,
     });
 
-    const spec = { dbName: request.dbName, userName: request.userName, password: request.password, deployId: row.id };
+    const scope = { userId, vpsId: machine.id, host: machine.ip };
     try {
       return await deps.hostLocks.run(machine.ip, () =>
         sessions.withSession(target, async (ssh) => {
+          // An existing role is reused only when it serves another of the caller's databases there.
+          const reuseExistingRole = (await store.countOtherUsersOfRole(scope, request.userName, row.id)) > 0;
+          const spec = { dbName: request.dbName, userName: request.userName, password: request.password, deployId: row.id, reuseExistingRole };
           const helper = helperFor(ssh, machine.ip);
           const outcome = await helper.deploy(spec);
           try {
@@ -127,7 +132,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
             throw new RemoteStepError("verify", `The database was created but does not accept logins on ${machine.ip}:${outcome.port}`);
           }
           // An existing role got the new password: every recorded row of that role must agree.
-          if (!outcome.createdRole) await store.setRolePassword(machine.ip, request.userName, sealedPassword);
+          if (!outcome.createdRole) await store.setRolePassword(scope, request.userName, sealedPassword);
           await store.markRunning(row.id);
           logger.info("database.deployed", { id: row.id, host: machine.ip, userId });
           return {
@@ -160,11 +165,14 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     if (row.status === "deploying") throw new ConflictError("This database is still being deployed, try again when it is running");
     const machine = await verifyMachine(registry, row.vpsId, userId, row.host);
     const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
-    const roleSharedWith = await store.countOtherUsersOfRole(row.host, row.username, row.id);
-    const dropRole = roleSharedWith === 0 && !isReservedRole(row.username) ? row.username : undefined;
+    const onMachine = namesOnMachine(row);
+    const roleSharedWith = await store.countOtherUsersOfRole({ userId, vpsId: row.vpsId, host: row.host }, onMachine.roleName, row.id);
+    const dropRole = roleSharedWith === 0 && !isReservedRole(onMachine.roleName) ? onMachine.roleName : undefined;
+    // An adopted row may name (once folded) a database PostgreSQL needs; that one is never dropped.
+    const dropDb = isReservedDatabase(onMachine.dbName) ? undefined : onMachine.dbName;
 
     await deps.hostLocks.run(machine.ip, () =>
-      sessions.withSession(target, (ssh) => helperFor(ssh, machine.ip).dropDatabase(row.dbName, dropRole)),
+      sessions.withSession(target, (ssh) => helperFor(ssh, machine.ip).dropDatabase(dropDb, dropRole)),
     );
     await store.remove(row.id);
     logger.info("database.deleted", { id: row.id, host: row.host, userId, droppedRole: Boolean(dropRole) });

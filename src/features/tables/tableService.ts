@@ -1,4 +1,6 @@
 import type { Actor, AuditTrail } from "../../db/auditTrail";
+import type { DeployedDbStore } from "../../db/deployedDbStore";
+import { foldUnquotedName, namesOnMachine } from "../../db/recordedNames";
 import { MachineAccessDeniedError } from "../../errors/appErrors";
 import type { MachineRecord } from "../../machines/machineRegistry";
 import type { MachineRegistry } from "../../machines/machineRegistry";
@@ -13,6 +15,8 @@ import { toTableRead, type TableReadOptions } from "./tableRequest";
 
 export interface TableServiceDeps {
   registry: MachineRegistry;
+  /** The caller's recorded databases, to find what an adopted row's name is on the machine. */
+  store: Pick<DeployedDbStore, "findByName">;
   audit: AuditTrail;
   sessions: SshSessions;
   encryptionKey: string;
@@ -47,13 +51,24 @@ export function createTableService(deps: TableServiceDeps) {
       }
       throw error;
     }
-    return { machine, target: sshTargetFor(machine, deps.login, deps.encryptionKey) };
+    return { machine, target: sshTargetFor(machine, deps.login, deps.encryptionKey), dbName: await databaseOnMachine(actor, machine, where.databaseName) };
+  }
+
+  /**
+   * The requested database as named on the machine: a row adopted from the previous
+   * implementation names it as typed, PostgreSQL folded it. Names without capitals fold to
+   * themselves, so only those cost a lookup.
+   */
+  async function databaseOnMachine(actor: Actor, machine: MachineRecord, databaseName: string): Promise<string> {
+    if (foldUnquotedName(databaseName) === databaseName) return databaseName;
+    const row = await deps.store.findByName({ userId: actor.userId, vpsId: machine.id, host: machine.ip }, databaseName);
+    return row ? namesOnMachine(row).dbName : databaseName;
   }
 
   return {
     async listTables(actor: Actor, where: MachineDatabase, schema?: string): Promise<string[]> {
-      const { machine, target } = await targetFor(actor, "list-tables", where);
-      return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.remote, machine.ip).getTablesList(where.databaseName, schema));
+      const { machine, target, dbName } = await targetFor(actor, "list-tables", where);
+      return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.remote, machine.ip).getTablesList(dbName, schema));
     },
 
     /**
@@ -61,8 +76,8 @@ export function createTableService(deps: TableServiceDeps) {
      * SSH session stays leased until that body has been read, failed or been cancelled.
      */
     async readTable(actor: Actor, where: MachineDatabase, tableName: string, options: TableReadOptions, signal?: AbortSignal): Promise<TableReadResult> {
-      const { machine, target } = await targetFor(actor, "read-table", where);
-      const read = toTableRead(where.databaseName, tableName, options, deps.maxRows);
+      const { machine, target, dbName } = await targetFor(actor, "read-table", where);
+      const read = toTableRead(dbName, tableName, options, deps.maxRows);
       return withHeldSession(deps.sessions, target, async (ssh) => {
         const table = await new PostgresSSHHelper(ssh, deps.remote, machine.ip).openTableData(read.query, signal);
         const format =
