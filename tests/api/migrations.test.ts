@@ -5,22 +5,7 @@ import { join } from "node:path";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { MIGRATIONS_FOLDER } from "../../src/devMode/embeddedDatabase";
-import { ThrowawayDatabase } from "../support/testDatabase";
-
-/** What `drizzle-kit push` left in production for the previous implementation: the table, no history. */
-const LEGACY_TABLE = `
-CREATE TABLE deployed_db (
-  id serial PRIMARY KEY,
-  db_name varchar NOT NULL,
-  username varchar NOT NULL,
-  password varchar NOT NULL,
-  host varchar NOT NULL,
-  db_type varchar NOT NULL,
-  vps_id integer NOT NULL,
-  user_id integer NOT NULL,
-  status varchar NOT NULL,
-  created_at timestamp DEFAULT now() NOT NULL
-)`;
+import { LEGACY_TABLE, ThrowawayDatabase } from "../support/testDatabase";
 
 let db: ThrowawayDatabase | undefined;
 afterEach(async () => {

@@ -209,3 +209,78 @@ describe("bodies", () => {
     expect(extra.status).toBe(200);
   }, 30_000);
 });
+
+describe("deploy onto what already exists on the machine", () => {
+  const passwordOf = (role: string) => sqlOnVps(vps, `SELECT coalesce(rolpassword, 'none') FROM pg_authid WHERE rolname = '${role}'`);
+  const attempt = (dbName: string, userName: string) =>
+    app.request("POST", "/deploy-postgres", { userId: ME, body: deployBody({ dbName, userName, password: "chosen-by-a-cross-site-form" }) });
+  const hbaFile = () => sqlOnVps(vps, "SHOW hba_file");
+
+  test("an existing role with administrative privileges is refused with 409 and keeps its password", async () => {
+    await sqlOnVps(vps, "CREATE ROLE zsl_admins SUPERUSER NOLOGIN");
+    const privileged: Array<[string, string]> = [
+      ["priv_super", "SUPERUSER"],
+      ["priv_createrole", "CREATEROLE"],
+      ["priv_createdb", "CREATEDB"],
+      ["priv_replication", "REPLICATION"],
+      ["priv_bypassrls", "BYPASSRLS"],
+      ["priv_program", "IN ROLE pg_execute_server_program"],
+      ["priv_member", "IN ROLE zsl_admins"],
+    ];
+    const hbaBefore = (await vps.exec(`cat ${await hbaFile()}`)).stdout;
+    for (const [role, attributes] of privileged) {
+      await sqlOnVps(vps, `CREATE ROLE ${role} LOGIN PASSWORD 'owner-chose-this' ${attributes}`);
+      const before = await passwordOf(role);
+      const rowsBefore = await rowCount();
+      const response = await attempt(`${role}_db`, role);
+      expect(response.status).toBe(409);
+      expect(String(response.body.message)).toBe(
+        `Role ${role} already exists on the machine with administrative privileges (superuser, create role or database, replication, bypass RLS, or membership in such a role); nothing was changed, choose another user name`,
+      );
+      expect(await passwordOf(role)).toBe(before);
+      expect(await sqlOnVps(vps, `SELECT count(*) FROM pg_database WHERE datname = '${role}_db'`)).toBe("0");
+      expect(await rowCount()).toBe(rowsBefore);
+    }
+    expect((await vps.exec(`cat ${await hbaFile()}`)).stdout).toBe(hbaBefore);
+    const audited = (await dbs.drizzleDb.select().from(audit_log)).filter((entry) => entry.dbName === "priv_super_db");
+    expect(audited.map((entry) => [entry.outcome, entry.detail])).toEqual([["refused", "deploy-refused"]]);
+  }, 90_000);
+
+  test("a role the service did not create for the caller's databases there is refused, untouched", async () => {
+    await sqlOnVps(vps, "CREATE ROLE by_hand NOLOGIN");
+    const response = await attempt("by_hand_db", "by_hand");
+    expect(response.status).toBe(409);
+    expect(String(response.body.message)).toBe(
+      "Role by_hand already exists on the machine and was not created by this service for your databases there; nothing was changed, choose another user name",
+    );
+    expect(await sqlOnVps(vps, "SELECT rolcanlogin::text || ' ' || coalesce(rolpassword, 'none') FROM pg_authid WHERE rolname = 'by_hand'")).toBe("false none");
+    expect(await sqlOnVps(vps, "SELECT count(*) FROM pg_database WHERE datname = 'by_hand_db'")).toBe("0");
+    expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.username === "by_hand")).toBe(false);
+  }, 30_000);
+
+  test("a database the service did not create is refused (409), never recorded, owner and grants untouched", async () => {
+    await sqlOnVps(vps, "CREATE DATABASE made_by_hand");
+    const aclBefore = await sqlOnVps(vps, "SELECT pg_get_userbyid(datdba) || ' ' || coalesce(datacl::text, 'default') FROM pg_database WHERE datname = 'made_by_hand'");
+    const response = await attempt("made_by_hand", "fresh_owner");
+    expect(response.status).toBe(409);
+    expect(String(response.body.message)).toBe("Database made_by_hand already exists on the machine and was not created by this service; nothing was changed");
+    expect(await sqlOnVps(vps, "SELECT pg_get_userbyid(datdba) || ' ' || coalesce(datacl::text, 'default') FROM pg_database WHERE datname = 'made_by_hand'")).toBe(aclBefore);
+    expect(await sqlOnVps(vps, "SELECT count(*) FROM pg_roles WHERE rolname = 'fresh_owner'")).toBe("0");
+    expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "made_by_hand")).toBe(false);
+
+    // Not even with a role of the caller's own: the existing database stays someone else's.
+    const own = await attempt("own_first", "own_user");
+    expect(own.status).toBe(200);
+    const before = await passwordOf("own_user");
+    expect((await attempt("made_by_hand", "own_user")).status).toBe(409);
+    expect(await passwordOf("own_user")).toBe(before);
+    expect(await sqlOnVps(vps, "SELECT pg_get_userbyid(datdba) || ' ' || coalesce(datacl::text, 'default') FROM pg_database WHERE datname = 'made_by_hand'")).toBe(aclBefore);
+  }, 60_000);
+
+  test("a role the service created for another of the caller's databases there is still reused, with the new password", async () => {
+    const second = await app.request("POST", "/deploy-postgres", { userId: ME, body: deployBody({ dbName: "own_second", userName: "own_user", password: "new-shared-password" }) });
+    expect(second.status).toBe(200);
+    const ownRows = (await app.request("GET", "/get-db", { userId: ME })).body.data as Array<Record<string, unknown>>;
+    expect(ownRows.filter((row) => row.username === "own_user").map((row) => row.password)).toEqual(["new-shared-password", "new-shared-password"]);
+  }, 30_000);
+});

@@ -21,6 +21,21 @@ CREATE TABLE vps_machines (
   expiry_date timestamp, added_at timestamp DEFAULT now(), updated_at timestamp DEFAULT now()
 )`;
 
+/** What `drizzle-kit push` left in production for the previous implementation: the table, no history. */
+export const LEGACY_TABLE = `
+CREATE TABLE deployed_db (
+  id serial PRIMARY KEY,
+  db_name varchar NOT NULL,
+  username varchar NOT NULL,
+  password varchar NOT NULL,
+  host varchar NOT NULL,
+  db_type varchar NOT NULL,
+  vps_id integer NOT NULL,
+  user_id integer NOT NULL,
+  status varchar NOT NULL,
+  created_at timestamp DEFAULT now() NOT NULL
+)`;
+
 export function testDatabaseUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
   if (!url) throw new Error("TEST_DATABASE_URL is not set: run the suite with `npm test` (scripts/test.sh)");
@@ -78,11 +93,15 @@ export interface TestDatabases {
   dropAll(): Promise<void>;
 }
 
-/** Our migrated metadata database plus a deployment-manager registry, both real and throwaway. */
-export async function createTestDatabases(encryptionKey: string): Promise<TestDatabases> {
+/**
+ * Our migrated metadata database plus a deployment-manager registry, both real and throwaway.
+ * `beforeMigrate` may lay out what an older deployment left (e.g. the previous implementation's rows).
+ */
+export async function createTestDatabases(encryptionKey: string, options: { beforeMigrate?: (metadata: pg.Pool) => Promise<void> } = {}): Promise<TestDatabases> {
   const metadata = await ThrowawayDatabase.create("zsl_meta");
   const registryDb = await ThrowawayDatabase.create("zsl_registry");
   const drizzleDb = drizzle(metadata.pool);
+  await options.beforeMigrate?.(metadata.pool);
   await migrate(drizzleDb, { migrationsFolder: MIGRATIONS_FOLDER });
   await registryDb.pool.query(VPS_MACHINES_DDL);
   // The store under test uses the production driver; assertions go through `drizzleDb` (pg).
