@@ -35,6 +35,16 @@ describe("remote scripts", () => {
     expect(syntax.exitCode).toBe(0);
   });
 
+  test("the role SQL decides every refusal before its first change, and reuses a role only when told", () => {
+    const sql = roleAndDatabaseSql({ dbName: "shop", userName: "shop_user", password: "pw", deployId: 1 });
+    const firstChange = Math.min(...["CREATE ROLE", "ALTER ROLE", "CREATE DATABASE", "GRANT", "COMMENT"].map((statement) => sql.indexOf(statement)).filter((at) => at >= 0));
+    for (const reason of ["privileged-role", "foreign-database", "foreign-role"]) expect(sql.indexOf(`@@REFUSED ${reason}`)).toBeLessThan(firstChange);
+    expect(sql.indexOf("RAISE EXCEPTION")).toBeLessThan(firstChange);
+    expect(sql).toContain("\\elif :zsl_role_exists\n\\echo @@REFUSED foreign-role");
+    const reusing = roleAndDatabaseSql({ dbName: "shop", userName: "shop_user", password: "pw", deployId: 1, reuseExistingRole: true });
+    expect(reusing).toContain("\\elif false\n\\echo @@REFUSED foreign-role");
+  });
+
   test("drop SQL drops the role only when asked", () => {
     expect(dropDatabaseSql({ dbName: "shop" })).not.toContain("DROP ROLE");
     const both = dropDatabaseSql({ dbName: "shop", dropRole: "shop_user" });
