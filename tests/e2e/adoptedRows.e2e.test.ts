@@ -40,7 +40,8 @@ beforeAll(async () => {
       await metadata.query(LEGACY_TABLE);
       await metadata.query(
         `INSERT INTO deployed_db (db_name, username, password, host, db_type, vps_id, user_id, status) VALUES
-         ('MyApp', 'MyUser', 'legacy-pw', $1, 'postgres', $2, $3, 'running'), ('MyShop', 'MyUser', 'legacy-pw', $1, 'postgres', $2, $3, 'running')`,
+         ('MyApp', 'MyUser', 'legacy-pw', $1, 'postgres', $2, $3, 'running'), ('MyShop', 'MyUser', 'legacy-pw', $1, 'postgres', $2, $3, 'running'),
+         ('Postgres', 'Ghost', 'legacy-pw', $1, 'postgres', $2, $3, 'running')`,
         [vps.ip, MACHINE_ID, OWNER],
       );
     },
@@ -64,6 +65,7 @@ describe("databases adopted from the previous implementation", () => {
     expect(listed.map((row) => [row.dbName, row.username, row.password])).toEqual([
       ["MyApp", "MyUser", "legacy-pw"],
       ["MyShop", "MyUser", "legacy-pw"],
+      ["Postgres", "Ghost", "legacy-pw"],
     ]);
   });
 
@@ -91,6 +93,11 @@ describe("databases adopted from the previous implementation", () => {
     expect((await app.request("DELETE", `/delete-db/${await idOf("MyShop")}`, { userId: OWNER })).status).toBe(200);
     expect(await existsOnVps("pg_database", "myshop")).toBe(false);
     expect(await existsOnVps("pg_roles", "myuser")).toBe(false);
+  }, 30_000);
+
+  test("a row whose folded name is PostgreSQL's own database is forgotten, that database never dropped", async () => {
+    expect((await app.request("DELETE", `/delete-db/${await idOf("Postgres")}`, { userId: OWNER })).status).toBe(200);
+    expect(await existsOnVps("pg_database", "postgres")).toBe(true);
     expect(await dbs.drizzleDb.select().from(deployed_db)).toEqual([]);
   }, 30_000);
 
