@@ -58,7 +58,6 @@ export interface RoleAndDatabaseSpec {
 
 /** Why roleAndDatabaseSql refused to touch the machine (the `@@REFUSED` marker's word). */
 export const DEPLOY_REFUSALS = ["privileged-role", "foreign-role", "foreign-database"] as const;
-export type DeployRefusal = (typeof DEPLOY_REFUSALS)[number];
 
 /**
  * Roles whose members can act beyond their own databases: a role that is (or inherits from)
