@@ -10,6 +10,7 @@ import { createDatabaseService, type DatabaseProbe } from "./features/databases/
 import { healthController } from "./features/health/health.controller";
 import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
+import { apiDocs } from "./http/apiDocs";
 import { errorResponses } from "./http/errorResponses";
 import { requestGuards } from "./http/requestGuards";
 import { requestLog } from "./http/requestLog";
@@ -82,6 +83,7 @@ export function createApp(deps: AppDependencies) {
         allowedHeaders: ["Content-Type", "Authorization"],
       }),
     )
+    .use(apiDocs())
     .use(
       healthController(clock, [
         { name: "metadata", ping: () => deps.store.ping() },

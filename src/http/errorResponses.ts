@@ -57,6 +57,11 @@ export function errorResponses(logger: Logger) {
     }
     switch (code) {
       case "VALIDATION":
+        // A response that no longer matches its declared shape would break the portal's reading of it.
+        if (error.type === "response") {
+          logger.error("response.contract_violation", { requestId: requestIdOf(request), path: new URL(request.url).pathname });
+          return reply(500, "Internal server error");
+        }
         return reply(400, validationMessage(error));
       case "PARSE":
         return reply(400, "Request body is not valid JSON");

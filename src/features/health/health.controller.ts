@@ -1,4 +1,5 @@
 import { Elysia } from "elysia";
+import { LivenessBody, ReadinessBody } from "./health.model";
 
 export interface ReadinessCheck {
   name: string;
@@ -24,14 +25,19 @@ async function probe(check: ReadinessCheck): Promise<"up" | "down"> {
  * `/health/ready` checks the databases we depend on.
  */
 export function healthController(clock: () => Date, checks: ReadinessCheck[]) {
-  const body = () => ({ status: "success", message: "Storage Layer of Zyotra is running", Timestamp: clock().toISOString() });
+  const body = () => ({ status: "success" as const, message: "Storage Layer of Zyotra is running", Timestamp: clock().toISOString() });
+  const liveness = { response: { 200: LivenessBody }, detail: { tags: ["health"], summary: "Liveness (public)", security: [] } };
   return new Elysia()
-    .get("/", body)
-    .get("/health", body)
-    .get("/health/ready", async ({ set }) => {
-      const results = await Promise.all(checks.map(async (check) => [check.name, await probe(check)] as const));
-      const ready = results.every(([, state]) => state === "up");
-      if (!ready) set.status = 503;
-      return { status: ready ? "ready" : "unavailable", checks: Object.fromEntries(results) };
-    });
+    .get("/", body, liveness)
+    .get("/health", body, liveness)
+    .get(
+      "/health/ready",
+      async ({ status }) => {
+        const results = await Promise.all(checks.map(async (check) => [check.name, await probe(check)] as const));
+        const ready = results.every(([, state]) => state === "up");
+        const checked = Object.fromEntries(results);
+        return ready ? { status: "ready" as const, checks: checked } : status(503, { status: "unavailable" as const, checks: checked });
+      },
+      { response: { 200: ReadinessBody, 503: ReadinessBody }, detail: { tags: ["health"], summary: "Readiness of the metadata database and machine registry (public)", security: [] } },
+    );
 }

@@ -5,7 +5,8 @@ import { actorOf } from "../../http/actor";
 import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { TableService } from "./tableService";
-import { TableDataBody, TablesListBody } from "./tables.model";
+import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
+import { TableDataBody, TablePage, TablesList, TablesListBody } from "./tables.model";
 
 export function tablesController(service: TableService, accessTokenSecret: string, limits: RateLimitSettings) {
   return new Elysia()
@@ -15,9 +16,13 @@ export function tablesController(service: TableService, accessTokenSecret: strin
       "/get-tables-list",
       async ({ body, userId, request, server }) => {
         const data = await service.listTables(actorOf(userId, request, server), { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
-        return { status: 200, data, message: "Tables list fetched successfully" };
+        return { status: 200 as const, data, message: "Tables list fetched successfully" };
       },
-      { body: TablesListBody },
+      {
+        body: TablesListBody,
+        response: { 200: TablesList, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 415, 500, 502, 504]) },
+        detail: { tags: ["tables"], summary: "Tables and views of one schema of a database on the caller's machine" },
+      },
     )
     .post(
       "/get-table-data",
@@ -38,6 +43,15 @@ export function tablesController(service: TableService, accessTokenSecret: strin
           throw error;
         }
       },
-      { body: TableDataBody },
+      {
+        body: TableDataBody,
+        // The body is a stream Elysia does not check; tableBrowsing.e2e pins its shape.
+        response: { 200: TablePage, ...errorBodies([...AUTHENTICATED_ERRORS, 404, 415, 500, 502, 504]) },
+        detail: {
+          tags: ["tables"],
+          summary: "One page of a table's rows as JSON, or the rows as a CSV download (format: csv)",
+          responses: { 200: { description: "JSON page, or with format csv a text/csv attachment" } },
+        },
+      },
     );
 }

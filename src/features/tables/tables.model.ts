@@ -26,3 +26,42 @@ export const TableDataBody = t.Object({
   order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { error: 'order must be "asc" or "desc"' })),
   format: t.Optional(t.Union([t.Literal("json"), t.Literal("csv")], { error: 'format must be "json" or "csv"' })),
 });
+
+export const TablesList = t.Object(
+  { status: t.Literal(200), data: t.Array(t.String()), message: t.String() },
+  { description: "Tables and views of the schema, by name", examples: [{ status: 200, data: ["customers", "orders"], message: "Tables list fetched successfully" }] },
+);
+
+const Cell = t.Union([t.Null(), t.Boolean(), t.Number(), t.String()], {
+  description: "null only for SQL NULL; booleans; numbers for int2/int4/float4/float8; otherwise PostgreSQL's text output",
+});
+
+/** Documentation only: this body is streamed, so Elysia cannot check it (tests do). */
+export const TablePage = t.Object(
+  {
+    status: t.Literal("success"),
+    columns: t.Array(t.Object({ name: t.String(), type: t.String() })),
+    limit: t.Integer({ description: "The page size applied (TABLE_DATA_MAX_ROWS when none was asked for)" }),
+    offset: t.Integer(),
+    estimatedTotal: t.Union([t.Integer(), t.Null()]),
+    data: t.Array(t.Record(t.String(), Cell)),
+    truncated: t.Boolean(),
+  },
+  {
+    description: "One page of rows (format json), streamed; with format csv a text/csv download instead",
+    examples: [
+      {
+        status: "success",
+        columns: [
+          { name: "id", type: "integer" },
+          { name: "name", type: "text" },
+        ],
+        limit: 10000,
+        offset: 0,
+        estimatedTotal: 1,
+        data: [{ id: 1, name: "Ann" }],
+        truncated: false,
+      },
+    ],
+  },
+);
