@@ -30,7 +30,7 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
       },
       {
         body: DeployBody,
-        response: { 200: DeployResponse, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 415, 500, 502, 504]) },
+        response: { 200: DeployResponse, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 409, 415, 500, 502, 504]) },
         detail: { tags: ["databases"], summary: "Deploy a PostgreSQL database and login role on the caller's machine (installs PostgreSQL when missing)" },
       },
     )
