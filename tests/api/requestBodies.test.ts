@@ -26,12 +26,15 @@ afterAll(async () => {
 });
 
 const port = () => Number(new URL(service.baseUrl).port);
+// The service runs in production mode: only the production portal is an allowed origin.
+const PORTAL = "https://zyotraportal.ramkrishna.cloud";
 
 describe("chunked request bodies", () => {
   test("an anonymous 150 MB chunked upload is refused with 419 before its body is read", async () => {
     const before = residentMiB(service.process.pid);
-    const result = await chunkedUpload({ port: port(), path: "/deploy-postgres", headers: {}, totalBytes: BODY_BYTES, watchPid: service.process.pid });
+    const result = await chunkedUpload({ port: port(), path: "/deploy-postgres", headers: { origin: PORTAL }, totalBytes: BODY_BYTES, watchPid: service.process.pid });
     expect(result.status).toBe(419);
+    expect(result.headers["access-control-allow-origin"]).toBe(PORTAL);
     expect(result.peakRssMiB - before).toBeLessThan(MAX_GROWTH_MIB);
     expect((await fetch(`${service.baseUrl}/health`)).status).toBe(200);
   }, 90_000);
@@ -41,11 +44,12 @@ describe("chunked request bodies", () => {
     const result = await chunkedUpload({
       port: port(),
       path: "/deploy-postgres",
-      headers: { authorization: `Bearer ${tokenFor(7)}` },
+      headers: { authorization: `Bearer ${tokenFor(7)}`, origin: PORTAL },
       totalBytes: BODY_BYTES,
       watchPid: service.process.pid,
     });
     expect(result.status).toBe(413);
+    expect(result.headers["access-control-allow-origin"]).toBe(PORTAL);
     expect(result.peakRssMiB - before).toBeLessThan(MAX_GROWTH_MIB);
     // Far less than the body was accepted before the refusal.
     expect(result.bytesSent).toBeLessThan(BODY_BYTES / 2);

@@ -11,6 +11,8 @@ export function residentMiB(pid: number): number {
 export interface UploadResult {
   /** Status of the first answer, or 0 when the connection closed without one. */
   status: number;
+  /** That answer's headers, names in lower case. */
+  headers: Record<string, string>;
   bytesSent: number;
   /** Highest resident memory of the watched process seen while sending. */
   peakRssMiB: number;
@@ -68,5 +70,10 @@ export async function chunkedUpload(options: { port: number; path: string; heade
   peakRssMiB = Math.max(peakRssMiB, residentMiB(options.watchPid));
   socket.destroy();
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? 0);
-  return { status, bytesSent, peakRssMiB };
+  const headers: Record<string, string> = {};
+  for (const line of received.split("\r\n\r\n", 1)[0]?.split("\r\n").slice(1) ?? []) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { status, headers, bytesSent, peakRssMiB };
 }
