@@ -1,13 +1,20 @@
 import { PayloadTooLargeError } from "../errors/appErrors";
 
 /**
- * Reads a request body as JSON, counting bytes as they arrive and giving up at `maxBytes`
- * whatever the framing (Content-Length or chunked): an oversized body is never held whole.
+ * Reads a request body as JSON, never holding more than `maxBytes` whatever the framing. A
+ * declared Content-Length is checked up front (the server delivers no more than it declares);
+ * a chunked body is counted as it arrives and abandoned past the limit.
  * An absent or empty body is `null` (a DELETE carries none); a malformed one throws SyntaxError,
  * which Elysia reports as a parse error.
  */
 export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   if (!request.body) return null;
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    if (!(Number(declared) <= maxBytes)) throw new PayloadTooLargeError();
+    const text = await request.text();
+    return text === "" ? null : JSON.parse(text);
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
