@@ -11,6 +11,8 @@ import { healthController } from "./features/health/health.controller";
 import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { apiDocs } from "./http/apiDocs";
+import { clientAddress } from "./http/clientAddress";
+import { crossSiteGuard } from "./http/crossSiteGuard";
 import { errorResponses } from "./http/errorResponses";
 import { requestGuards } from "./http/requestGuards";
 import { requestLog } from "./http/requestLog";
@@ -70,19 +72,25 @@ export function createApp(deps: AppDependencies) {
     maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
   });
 
+  // onRequest hooks run in this order. CORS comes first so that every answer to an allowed
+  // origin, refusals included (413, 415, 429), can be read by the portal, and preflights are
+  // answered before anything counts them.
   return new Elysia()
     .use(requestLog(logger))
     .use(errorResponses(logger))
-    .use(requestGuards())
-    .use(addressRateLimit(deps.rateLimits))
     .use(
       cors({
         origin: deps.corsOrigins,
         credentials: true,
         methods: ["GET", "POST", "PUT", "DELETE"],
         allowedHeaders: ["Content-Type", "Authorization"],
+        exposeHeaders: ["X-Request-Id"],
       }),
     )
+    .use(requestGuards())
+    .use(crossSiteGuard(deps.corsOrigins))
+    .use(clientAddress(deps.rateLimits))
+    .use(addressRateLimit(deps.rateLimits))
     .use(apiDocs())
     .use(
       healthController(clock, [

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { createApp } from "./app";
-import type { AppConfig } from "./config/env";
+import { ConfigError, type AppConfig } from "./config/env";
 import { createAuditTrail } from "./db/auditTrail";
 import { reconcileUnfinishedDeploys, type ReconcileDeps } from "./features/databases/reconcileDeploys";
 import { createDeployedDbStore, type MetadataDatabase } from "./db/deployedDbStore";
@@ -91,9 +91,18 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   closers.push(() => sessions.closeAll());
   const audit = createAuditTrail(wiring.metadata, logger);
   const app = createApp({ ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows });
-  // Bun closes requests idle for 10 s by default; remote reads may legitimately take longer
-  // (deploys and deletes lift the limit per request, bounded by their SSH timeouts).
-  app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024, idleTimeout: 120 });
+  try {
+    // Bun closes requests idle for 10 s by default; remote reads may legitimately take longer
+    // (deploys and deletes lift the limit per request, bounded by their SSH timeouts).
+    // Bodies are capped at MAX_BODY_BYTES by our own reader, with an answer the portal can read;
+    // Bun's limit is only a backstop. Elysia asks for SO_REUSEPORT, which would let a second copy
+    // (an old version, another secret) silently share the port: a busy port must stop us instead.
+    app.listen({ port: config.port, maxRequestBodySize: 16 * MAX_BODY_BYTES, idleTimeout: 120, reusePort: false });
+  } catch (error) {
+    for (const close of closers.reverse()) await close();
+    if ((error as { code?: unknown }).code === "EADDRINUSE") throw new ConfigError("PORT", `port ${config.port} is already in use by another process`);
+    throw error;
+  }
   const port = app.server?.port ?? config.port;
   logger.info("server.listening", { port, mode: config.databases.mode });
 

@@ -27,8 +27,7 @@ export function createTokenVerifier(secret: string, maxEntries = 10_000, now: ()
     }
     const claims = verifyAccessTokenClaims(token, secret);
     if (!claims) return null;
-    // Tokens without an expiry are accepted by jsonwebtoken; remember them for a minute only.
-    const expiresAtMs = typeof claims.exp === "number" ? claims.exp * 1000 : now() + 60_000;
+    const expiresAtMs = claims.exp * 1000;
     const notBeforeMs = typeof claims.nbf === "number" ? claims.nbf * 1000 : 0;
     if (cache.size >= maxEntries) {
       const oldest = cache.keys().next().value;

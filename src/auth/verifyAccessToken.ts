@@ -2,14 +2,15 @@ import jwt from "jsonwebtoken";
 
 export interface AccessClaims {
   userId: number;
-  /** Seconds since the epoch, when present. */
-  exp?: number;
+  /** Seconds since the epoch; a token without one would never expire and is refused. */
+  exp: number;
   nbf?: number;
 }
 
 /**
  * The claims of a valid HS256 access token with a usable `userId`, or null.
- * Only HS256 is accepted, so `alg: none` and key-confusion tricks fail.
+ * Only HS256 is accepted, so `alg: none` and key-confusion tricks fail; tokens without `exp`
+ * (which jsonwebtoken would accept forever) are refused.
  */
 export function verifyAccessTokenClaims(token: string, secret: string): AccessClaims | null {
   let payload: string | jwt.JwtPayload;
@@ -20,7 +21,7 @@ export function verifyAccessTokenClaims(token: string, secret: string): AccessCl
   }
   if (typeof payload !== "object" || payload === null) return null;
   const userId = parseUserId(payload.userId);
-  if (userId === null) return null;
+  if (userId === null || typeof payload.exp !== "number") return null;
   return { userId, exp: payload.exp, nbf: payload.nbf };
 }
 

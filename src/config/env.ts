@@ -13,7 +13,9 @@ export class ConfigError extends Error {
 
 import type { RateLimitSettings } from "../http/rateLimits";
 
-export const DEFAULT_CORS_ORIGINS = ["http://localhost:5173", "https://zyotraportal.ramkrishna.cloud"];
+export const PRODUCTION_PORTAL_ORIGIN = "https://zyotraportal.ramkrishna.cloud";
+/** The portal's development server is trusted only outside production. */
+export const DEFAULT_CORS_ORIGINS = ["http://localhost:5173", PRODUCTION_PORTAL_ORIGIN];
 /** Rows in a table-data JSON answer that asks for no `limit`. */
 export const DEFAULT_TABLE_DATA_MAX_ROWS = 10_000;
 
@@ -80,9 +82,9 @@ function readSecret(env: Env, name: string, required: boolean): string | undefin
   return raw;
 }
 
-function readOrigins(env: Env): string[] {
+function readOrigins(env: Env, production: boolean): string[] {
   const raw = env.CORS_ORIGINS?.trim();
-  if (!raw) return DEFAULT_CORS_ORIGINS;
+  if (!raw) return production ? [PRODUCTION_PORTAL_ORIGIN] : DEFAULT_CORS_ORIGINS;
   const origins = raw.split(",").map((o) => o.trim()).filter(Boolean);
   for (const origin of origins) {
     let url: URL;
@@ -120,7 +122,7 @@ export function loadConfig(env: Env): AppConfig {
     databases,
     accessTokenSecret: readSecret(env, "ACCESS_TOKEN_SECRET", secretsRequired),
     encryptionKey: readSecret(env, "ENCRYPTION_KEY", secretsRequired),
-    corsOrigins: readOrigins(env),
+    corsOrigins: readOrigins(env, production),
     shutdownGraceMs: readInt(env, "SHUTDOWN_GRACE_MS", 60_000, 0, 3_600_000),
     rateLimits: {
       windowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, 1_000, 3_600_000),
@@ -128,6 +130,7 @@ export function loadConfig(env: Env): AppConfig {
       userReads: readInt(env, "RATE_LIMIT_USER_READS", 300, 1, 1_000_000),
       userWrites: readInt(env, "RATE_LIMIT_USER_WRITES", 20, 1, 1_000_000),
       trustedProxyHeader: env.TRUSTED_PROXY_HEADER?.trim().toLowerCase() || undefined,
+      trustedProxyHops: readInt(env, "TRUSTED_PROXY_HOPS", 1, 1, 10),
     },
     ssh: {
       user: sshUser,

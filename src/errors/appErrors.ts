@@ -54,6 +54,22 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** A state-changing request whose body is not JSON (what a cross-site form would send). */
+export class UnsupportedMediaTypeError extends AppError {
+  readonly kind = "unsupported-media-type";
+  constructor() {
+    super("Content-Type must be application/json");
+  }
+}
+
+/** A state-changing request sent by a page of an origin we do not serve. */
+export class ForeignOriginError extends AppError {
+  readonly kind = "foreign-origin";
+  constructor() {
+    super("Requests from this origin are not allowed");
+  }
+}
+
 /** The machine's stored SSH credentials could not be decrypted. */
 export class MachineCredentialsError extends AppError {
   readonly kind = "machine-credentials";

@@ -13,6 +13,8 @@ const STATUS_BY_KIND: Record<string, number> = {
   "not-found": 404,
   conflict: 409,
   "payload-too-large": 413,
+  "unsupported-media-type": 415,
+  "foreign-origin": 403,
   "rate-limited": 429,
   "machine-credentials": 500,
   "machine-unreachable": 502,
@@ -50,9 +52,11 @@ export function errorResponses(logger: Logger) {
       // A 5xx carries the request id so a user can quote it to support.
       return status >= 500 ? { message, requestId: requestIdOf(request) } : { message };
     };
-    if (error instanceof AppError) {
-      const { status, message } = toHttpError(error);
-      if (status >= 500) logger.warn("request.failed", { requestId: requestIdOf(request), kind: error.kind, status, path: new URL(request.url).pathname, reason: error.message });
+    // Elysia wraps whatever a body parser throws (our authentication and byte cap run there).
+    const appError = error instanceof AppError ? error : code === "PARSE" && error.cause instanceof AppError ? error.cause : undefined;
+    if (appError) {
+      const { status, message } = toHttpError(appError);
+      if (status >= 500) logger.warn("request.failed", { requestId: requestIdOf(request), kind: appError.kind, status, path: new URL(request.url).pathname, reason: appError.message });
       return reply(status, message);
     }
     switch (code) {

@@ -1,9 +1,9 @@
-import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { DefaultContext, defaultOptions, rateLimit } from "elysia-rate-limit";
 import { RateLimitedError } from "../errors/appErrors";
+import { clientAddressOf, type ProxySettings } from "./clientAddress";
 
-export interface RateLimitSettings {
+export interface RateLimitSettings extends ProxySettings {
   windowMs: number;
   /** Every request from one client address, authenticated or not. */
   perAddress: number;
@@ -11,30 +11,26 @@ export interface RateLimitSettings {
   userReads: number;
   /** Deploys and deletes per user: they run commands as root on a machine. */
   userWrites: number;
-  /** Header carrying the client address when behind a trusted proxy (e.g. x-forwarded-for). */
-  trustedProxyHeader?: string;
 }
 
 // One error instance is enough: it carries no per-request data.
 const limited = new RateLimitedError();
 
-function clientAddress(request: Request, server: Server<unknown> | null, proxyHeader?: string): string {
-  const forwarded = proxyHeader ? request.headers.get(proxyHeader)?.split(",")[0]?.trim() : undefined;
-  return forwarded || server?.requestIP(request)?.address || "unknown";
-}
-
 /**
- * Every route but the health checks, keyed by client address. This one must run before
+ * Every route but the health checks and CORS preflights, keyed by client address (resolved by
+ * the clientAddress plugin, registered before this one). This one must run before
  * authentication (token guessing is what it limits), but the plugin hooks in after Elysia's
  * derive stage; so the plugin's own counter (DefaultContext) is driven from onRequest here.
  */
 export function addressRateLimit(settings: RateLimitSettings) {
   const counter = new DefaultContext(50_000);
   counter.init({ ...defaultOptions, duration: settings.windowMs });
-  return new Elysia({ name: "addressRateLimit", seed: settings }).onRequest(async ({ request, server, set }) => {
+  return new Elysia({ name: "addressRateLimit", seed: settings }).onRequest(async ({ request, set }) => {
+    // A preflight is the browser's half of the portal's call, not a second request to budget.
+    if (request.method === "OPTIONS") return;
     const path = new URL(request.url).pathname;
     if (path === "/" || path.startsWith("/health")) return;
-    const { count, nextReset } = await counter.increment(`ip:${clientAddress(request, server, settings.trustedProxyHeader)}`, settings.windowMs);
+    const { count, nextReset } = await counter.increment(`ip:${clientAddressOf(request) ?? "unknown"}`, settings.windowMs);
     if (count > settings.perAddress) {
       set.headers["retry-after"] = String(Math.max(1, Math.ceil((nextReset.getTime() - Date.now()) / 1000)));
       throw limited;

@@ -3,8 +3,9 @@ import { Elysia } from "elysia";
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
- * Security headers on every answer, and the 1 MiB body limit enforced before parsing
- * (Bun's own maxRequestBodySize backs it up for bodies without Content-Length).
+ * Security headers on every answer, and the 1 MiB body limit for a declared Content-Length,
+ * refused before anything is read. Bodies without one (chunked) are counted while they are
+ * read, after authentication (see checkAuth).
  */
 export function requestGuards() {
   return new Elysia({ name: "requestGuards" }).onRequest(({ request, set }) => {

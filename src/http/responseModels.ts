@@ -17,7 +17,7 @@ export const ErrorBody = t.Object(
 /** Why each status is answered; a route lists the ones it can give. */
 const ERROR_MEANINGS = {
   400: "Invalid request: a field is missing or malformed (the message names it), or the request conflicts with what exists",
-  403: "The machine is not the caller's, is unknown, or its address differs",
+  403: "The machine is not the caller's, is unknown, or its address differs; or a request from a foreign Origin",
   404: "Not found (or not the caller's)",
   409: "Conflict with the resource's current state",
   413: "Request body over 1 MiB",

@@ -100,6 +100,35 @@ describe("authentication (419)", () => {
     expect(inQuery.status).toBe(419);
   });
 
+  test("a token without exp is 419, and stays refused", async () => {
+    const forever = jwt.sign({ userId: "7" }, TEST_ACCESS_SECRET, { algorithm: "HS256" });
+    for (let i = 0; i < 2; i++) {
+      expect((await app.request("GET", "/get-db", { token: forever })).status).toBe(419);
+      expect((await app.request("GET", "/get-db", { token: forever, cookie: true })).status).toBe(419);
+    }
+  });
+
+  test("cookie and header of different users are 419; the same user in both, or a stale cookie, pass", async () => {
+    const both = (cookieToken: string, headerToken: string) =>
+      fetch(`${app.baseUrl}/get-db`, { headers: { cookie: `accessToken=${cookieToken}`, authorization: `Bearer ${headerToken}` } });
+    const mixed = await both(tokenFor(7), tokenFor(8));
+    expect(mixed.status).toBe(419);
+    expect(await mixed.json()).toEqual({ message: "The cookie and the Authorization header carry tokens of different users" });
+    const deploy = await fetch(`${app.baseUrl}/deploy-postgres`, {
+      method: "POST",
+      headers: { cookie: `accessToken=${tokenFor(8)}`, authorization: `Bearer ${tokenFor(7)}`, "content-type": "application/json" },
+      body: JSON.stringify(deployBody()),
+    });
+    expect(deploy.status).toBe(419);
+    expect((await both(tokenFor(7), tokenFor("7"))).status).toBe(200);
+    expect((await both(tokenFor(8, { expiresIn: -10 }), tokenFor(7))).status).toBe(200);
+  });
+
+  test("an anonymous body is never parsed: malformed JSON without a token is 419, not 400", async () => {
+    const response = await app.request("POST", "/deploy-postgres", { rawBody: "{not json" });
+    expect(response.status).toBe(419);
+  });
+
   test("string and numeric userId both work, from cookie or Bearer", async () => {
     expect((await app.request("GET", "/get-db", { token: tokenFor("7"), cookie: true })).status).toBe(200);
     expect((await app.request("GET", "/get-db", { token: tokenFor(7) })).status).toBe(200);

@@ -2,7 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ThrowawayDatabase } from "../support/testDatabase";
+import { serviceEnvironment, startServiceProcess } from "../support/serviceProcess";
+import { createTestDatabases, ThrowawayDatabase } from "../support/testDatabase";
+import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
 /** The real entry points, run as processes: configuration errors, zero-config mode, ops' migrate. */
 const ROOT = join(import.meta.dir, "..", "..");
@@ -64,6 +66,33 @@ describe("start-up", () => {
     const output = await new Response(server.stdout).text();
     expect(output).toContain("dev.secrets_generated");
     expect(output).not.toContain("root-password");
+  }, 90_000);
+
+  test("a second copy on a busy port refuses to start with one line and a non-zero exit", async () => {
+    const dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
+    const first = startServiceProcess({ metadataUrl: dbs.metadata.url, registryUrl: dbs.registryDb.url });
+    try {
+      await first.waitHealthy();
+      const port = Number(new URL(first.baseUrl).port);
+      const second = Bun.spawn(["bun", "src/index.ts"], {
+        cwd: ROOT,
+        env: serviceEnvironment({ metadataUrl: dbs.metadata.url, registryUrl: dbs.registryDb.url, extra: { ACCESS_TOKEN_SECRET: "another-secret-0123456789" } }, port),
+        stdout: "ignore",
+        stderr: "pipe",
+      });
+      // Bounded: a second copy that started (sharing the port) is killed and the test fails.
+      const exited = await Promise.race([second.exited.then(() => true), Bun.sleep(30_000).then(() => false)]);
+      if (!exited) second.kill();
+      await second.exited;
+      expect(exited).toBe(true);
+      expect(second.exitCode).toBe(1);
+      expect((await new Response(second.stderr).text()).trim()).toBe(`Configuration error: PORT: port ${port} is already in use by another process`);
+      expect((await fetch(`${first.baseUrl}/health`)).status).toBe(200);
+    } finally {
+      first.process.kill();
+      await first.process.exited;
+      await dbs.dropAll();
+    }
   }, 90_000);
 
   test("ops migrate with drizzle-kit and STORAGE_LAYER_DATABASE_URL", async () => {

@@ -10,7 +10,7 @@ import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../suppo
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy";
 import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
-import { TEST_ENCRYPTION_KEY } from "../support/tokens";
+import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
 
 /** The service attacked the way a hostile user, a flaky network and a busy day would. */
 let vps: SandboxVps;
@@ -185,6 +185,34 @@ describe("faults", () => {
       await metadata.close().catch(() => undefined);
       proxy.stop();
     }
+  }, 60_000);
+});
+
+describe("cross-site requests", () => {
+  test("forms and foreign origins carrying the user's cookie never reach the machine; a foreign delete keeps the row", async () => {
+    const post = (headers: Record<string, string>, body: string | FormData) =>
+      fetch(`${app.baseUrl}/deploy-postgres`, { method: "POST", headers: { cookie: `accessToken=${tokenFor(ME)}`, ...headers }, body });
+    const fields = { vpsId: String(mine), vpsIp: vps.ip, dbName: "xsite", userName: "xsite_user", password: "pw" };
+    const multipart = new FormData();
+    for (const [name, value] of Object.entries(fields)) multipart.append(name, value);
+    const sessionsBefore = await vps.sshSessionCount();
+    const responses = await Promise.all([
+      post({ "content-type": "application/x-www-form-urlencoded" }, new URLSearchParams(fields).toString()),
+      post({}, multipart),
+      post({ "content-type": "text/plain" }, JSON.stringify(fields)),
+      post({ "content-type": "application/json", origin: "https://evil.example" }, JSON.stringify(fields)),
+    ]);
+    expect(responses.map((response) => response.status)).toEqual([415, 415, 415, 403]);
+    expect(await vps.sshSessionCount()).toBeLessThanOrEqual(sessionsBefore);
+    expect(await sqlOnVps(vps, "SELECT count(*) FROM pg_database WHERE datname = 'xsite'")).toBe("0");
+    expect((await dbs.drizzleDb.select().from(deployed_db)).filter((row) => row.dbName === "xsite")).toEqual([]);
+
+    const theirRow = (await dbs.drizzleDb.select().from(deployed_db)).find((row) => row.userId === THEM);
+    expect(theirRow).toBeDefined();
+    const foreignDelete = await fetch(`${app.baseUrl}/delete-db/${theirRow?.id}`, { method: "DELETE", headers: { cookie: `accessToken=${tokenFor(THEM)}`, origin: "https://evil.example" } });
+    expect(foreignDelete.status).toBe(403);
+    expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.id === theirRow?.id)).toBe(true);
+    expect(await sqlOnVps(other, `SELECT count(*) FROM pg_database WHERE datname = '${theirRow?.dbName}'`)).toBe("1");
   }, 60_000);
 });
 

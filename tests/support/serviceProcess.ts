@@ -11,7 +11,28 @@ export interface ServiceProcess {
   waitHealthy(): Promise<void>;
 }
 
-export function startServiceProcess(env: { metadataUrl: string; registryUrl: string; extra?: Record<string, string> }): ServiceProcess {
+export interface ServiceEnvironment {
+  metadataUrl: string;
+  registryUrl: string;
+  extra?: Record<string, string>;
+}
+
+/** The environment of a production-mode service on `port`. */
+export function serviceEnvironment(env: ServiceEnvironment, port: number): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "/root",
+    NODE_ENV: "production",
+    PORT: String(port),
+    STORAGE_LAYER_DATABASE_URL: env.metadataUrl,
+    DEPLOYMENT_MANAGER_DATABASE_URL: env.registryUrl,
+    ACCESS_TOKEN_SECRET: TEST_ACCESS_SECRET,
+    ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    ...env.extra,
+  };
+}
+
+export function startServiceProcess(env: ServiceEnvironment): ServiceProcess {
   const port = 20_000 + Math.floor(Math.random() * 30_000);
   const child = Bun.spawn(["bun", "src/index.ts"], {
     cwd: ROOT,
@@ -19,17 +40,7 @@ export function startServiceProcess(env: { metadataUrl: string; registryUrl: str
     // Nobody reads its logs here; an unread pipe would eventually block the service.
     stdout: "ignore",
     stderr: "ignore",
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/root",
-      NODE_ENV: "production",
-      PORT: String(port),
-      STORAGE_LAYER_DATABASE_URL: env.metadataUrl,
-      DEPLOYMENT_MANAGER_DATABASE_URL: env.registryUrl,
-      ACCESS_TOKEN_SECRET: TEST_ACCESS_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      ...env.extra,
-    },
+    env: serviceEnvironment(env, port),
   });
   const baseUrl = `http://127.0.0.1:${port}`;
   return {

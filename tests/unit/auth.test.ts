@@ -8,7 +8,16 @@ const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base
 describe("verifyAccessToken", () => {
   test("accepts HS256 tokens with string or numeric userId", () => {
     expect(verifyAccessToken(jwt.sign({ userId: "7" }, secret, { expiresIn: "15m" }), secret)).toBe(7);
-    expect(verifyAccessToken(jwt.sign({ userId: 42 }, secret), secret)).toBe(42);
+    expect(verifyAccessToken(jwt.sign({ userId: 42 }, secret, { expiresIn: "15m" }), secret)).toBe(42);
+  });
+
+  test("a token without exp would never expire and is refused, cached verifier included", async () => {
+    const forever = jwt.sign({ userId: "7" }, secret);
+    expect(verifyAccessToken(forever, secret)).toBeNull();
+    const { createTokenVerifier } = await import("../../src/auth/tokenVerifier");
+    const verify = createTokenVerifier(secret);
+    expect(verify(forever)).toBeNull();
+    expect(verify(forever)).toBeNull();
   });
 
   test("rejects alg none, other algorithms, wrong secrets, expiry, nbf and missing userId", () => {
@@ -50,5 +59,22 @@ describe("createTokenVerifier (cached)", () => {
     const tokens = [1, 2, 3].map((id) => jwt.sign({ userId: id }, secret, { expiresIn: "15m" }));
     expect(tokens.map(verify)).toEqual([1, 2, 3]);
     expect(tokens.map(verify)).toEqual([1, 2, 3]);
+  });
+});
+
+describe("authenticate (cookie and Authorization header)", () => {
+  test("two valid tokens of different users are refused; the same user twice, or a stale cookie, are fine", async () => {
+    const { authenticate } = await import("../../src/auth/checkAuth");
+    const { createTokenVerifier } = await import("../../src/auth/tokenVerifier");
+    const { AuthenticationError } = await import("../../src/errors/appErrors");
+    const verify = createTokenVerifier(secret);
+    const of = (userId: string) => jwt.sign({ userId }, secret, { expiresIn: "15m" });
+    const expired = jwt.sign({ userId: "8", exp: Math.floor(Date.now() / 1000) - 10 }, secret);
+    expect(() => authenticate(verify, of("7"), `Bearer ${of("8")}`)).toThrow(AuthenticationError);
+    expect(authenticate(verify, of("7"), `Bearer ${of("7")}`)).toBe(7);
+    expect(authenticate(verify, expired, `Bearer ${of("7")}`)).toBe(7);
+    expect(authenticate(verify, of("7"), "Bearer garbage")).toBe(7);
+    expect(authenticate(verify, undefined, `Bearer ${of("9")}`)).toBe(9);
+    expect(() => authenticate(verify, undefined, null)).toThrow(AuthenticationError);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ConfigError, DEFAULT_CORS_ORIGINS, loadConfig } from "../../src/config/env";
+import { ConfigError, DEFAULT_CORS_ORIGINS, loadConfig, PRODUCTION_PORTAL_ORIGIN } from "../../src/config/env";
 
 const prod = {
   NODE_ENV: "production",
@@ -35,6 +35,7 @@ describe("configuration", () => {
     expect(failureOf({ ...prod, CORS_ORIGINS: "not a url" })).toBe("CORS_ORIGINS");
     expect(failureOf({ ...prod, SSH_PORT: "70000" })).toBe("SSH_PORT");
     expect(failureOf({ ...prod, ACCESS_TOKEN_SECRET: "short" })).toBe("ACCESS_TOKEN_SECRET");
+    expect(failureOf({ ...prod, TRUSTED_PROXY_HOPS: "0" })).toBe("TRUSTED_PROXY_HOPS");
   });
 
   test("outside production, no database URLs means the embedded zero-config mode", () => {
@@ -45,5 +46,16 @@ describe("configuration", () => {
     expect(config.ssh.user).toBe("root");
     expect(config.ssh.port).toBe(22);
     expect(failureOf({ STORAGE_LAYER_DATABASE_URL: prod.STORAGE_LAYER_DATABASE_URL })).toBe("DEPLOYMENT_MANAGER_DATABASE_URL");
+  });
+
+  test("the portal's development origin is a CORS default only outside production", () => {
+    expect(loadConfig({}).corsOrigins).toContain("http://localhost:5173");
+    expect(loadConfig(prod).corsOrigins).toEqual([PRODUCTION_PORTAL_ORIGIN]);
+    expect(loadConfig({ ...prod, CORS_ORIGINS: "http://localhost:5173" }).corsOrigins).toEqual(["http://localhost:5173"]);
+  });
+
+  test("behind a proxy: one trusted hop unless configured", () => {
+    expect(loadConfig({ ...prod, TRUSTED_PROXY_HEADER: "X-Forwarded-For" }).rateLimits).toMatchObject({ trustedProxyHeader: "x-forwarded-for", trustedProxyHops: 1 });
+    expect(loadConfig({ ...prod, TRUSTED_PROXY_HOPS: "2" }).rateLimits.trustedProxyHops).toBe(2);
   });
 });

@@ -45,7 +45,7 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
       },
       {
         params: DatabaseIdParams,
-        response: { 200: DeleteResponse, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 409, 500, 502, 504]) },
+        response: { 200: DeleteResponse, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 409, 415, 500, 502, 504]) },
         detail: { tags: ["databases"], summary: "Drop a recorded database (and its role unless another recorded database uses it)" },
       },
     );

@@ -46,7 +46,7 @@ export function tablesController(service: TableService, accessTokenSecret: strin
       {
         body: TableDataBody,
         // The body is a stream Elysia does not check; tableBrowsing.e2e pins its shape.
-        response: { 200: TablePage, ...errorBodies([...AUTHENTICATED_ERRORS, 404, 415, 500, 502, 504]) },
+        response: { 200: TablePage, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 415, 500, 502, 504]) },
         detail: {
           tags: ["tables"],
           summary: "One page of a table's rows as JSON, or the rows as a CSV download (format: csv)",
