@@ -1,5 +1,11 @@
 import { Client, type ClientChannel, type PasswordAuthMethod, type PublicKeyAuthMethod, type ConnectConfig } from "ssh2";
-import { MachineUnreachableError, RemoteStepError, RemoteTimeoutError, SshChannelUnavailableError } from "../errors/appErrors";
+import {
+  MachineUnreachableError,
+  RemoteOutputTooLargeError,
+  RemoteStepError,
+  RemoteTimeoutError,
+  SshChannelUnavailableError,
+} from "../errors/appErrors";
 import { streamChannel, type ExecStreamOptions, type StreamedCommand } from "./streamedCommand";
 
 export interface SSHConnectOptions {
@@ -21,7 +27,10 @@ export interface CommandResult {
 }
 
 export interface CommandControl {
-  /** Restart the command's timer with a new budget (e.g. when a long install begins). */
+  /**
+   * Restart the command's timer with a new budget (e.g. when a long install begins); never
+   * past the command's `deadlineMs`.
+   */
   extendTimeout(ms: number): void;
 }
 
@@ -29,12 +38,24 @@ export interface ExecOptions {
   /** Fed to the command's stdin, then stdin is closed. The only way secrets travel. */
   stdin?: string;
   timeoutMs: number;
+  /**
+   * A hard bound on the command's whole run, which `extendTimeout` cannot move: the machine
+   * decides when it prints progress, so progress alone must not keep a command alive for ever.
+   */
+  deadlineMs?: number;
+  /** Past this many characters of stdout the command is stopped (RemoteOutputTooLargeError). */
+  maxStdoutChars?: number;
   /** Live output, for progress logs. */
   onLog?: (chunk: string, stream: "stdout" | "stderr") => void;
   onStdout?: (chunk: string, control: CommandControl) => void;
 }
 
 const STDERR_LIMIT = 64 * 1024;
+/**
+ * Our scripts print markers and short answers; the biggest legitimate stdout (a tables list)
+ * stays far below this. The machine is the tenant's, so its output is never trusted to be small.
+ */
+export const STDOUT_MAX_CHARS = 8 * 1024 * 1024;
 const CHANNEL_OPEN_RETRIES = 5;
 const EXIT_STATUS_GRACE_MS = 2_000;
 const CHANNEL_OPEN_RETRY_MS = 20;
@@ -156,6 +177,8 @@ export class SSHClient {
       let exitCode: number | null = null;
       let settled = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs;
+      const maxStdout = options.maxStdoutChars ?? STDOUT_MAX_CHARS;
 
       const settle = (outcome: () => void) => {
         if (settled) return;
@@ -163,13 +186,17 @@ export class SSHClient {
         clearTimeout(timer);
         outcome();
       };
+      const stop = (error: Error) => {
+        settle(() => reject(error));
+        // Closing the channel makes sshd hang up on the remote process.
+        channel.close();
+      };
       const armTimer = (ms: number) => {
+        if (settled) return;
         clearTimeout(timer);
-        timer = setTimeout(() => {
-          settle(() => reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(ms / 1000)} s`)));
-          // Closing the channel makes sshd hang up on the remote process.
-          channel.close();
-        }, ms);
+        const budget = Math.min(ms, deadline - Date.now());
+        const limitMs = budget < ms ? options.deadlineMs ?? ms : ms;
+        timer = setTimeout(() => stop(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(limitMs / 1000)} s`)), Math.max(budget, 0));
       };
       const control: CommandControl = { extendTimeout: armTimer };
       armTimer(options.timeoutMs);
@@ -177,7 +204,12 @@ export class SSHClient {
       channel.setEncoding("utf8");
       channel.stderr.setEncoding("utf8");
       channel.on("data", (chunk: string) => {
+        if (settled) return;
         stdout += chunk;
+        if (stdout.length > maxStdout) {
+          stop(new RemoteOutputTooLargeError());
+          return;
+        }
         options.onLog?.(chunk, "stdout");
         options.onStdout?.(chunk, control);
       });
