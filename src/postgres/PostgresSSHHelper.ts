@@ -11,7 +11,7 @@ import {
   roleAndDatabaseSql,
   type RoleAndDatabaseSpec,
 } from "./remoteScripts";
-import { runInPsqlSession } from "./psqlSession";
+import { PSQL_SESSION_OUTPUT_MAX_BYTES, runInPsqlSession } from "./psqlSession";
 import { tablesListInDatabaseSql, tablesListSql, type TableDataQuery } from "./tableQueries";
 import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
 
@@ -49,6 +49,8 @@ const MAX_STEPS = 32;
 const MAX_STEP_NAME = 64;
 /** A failure reason goes into a user's message and our logs: a line, not a flood. */
 const MAX_FAILURE_REASON = 300;
+/** A tables list is the one long answer (about 130,000 names); the same bound whichever way it is read. */
+const TABLES_LIST_MAX_BYTES = PSQL_SESSION_OUTPUT_MAX_BYTES;
 
 /** PostgreSQL operations on one machine, over one SSH connection. Knows nothing of HTTP. */
 export class PostgresSSHHelper {
@@ -134,8 +136,9 @@ export class PostgresSSHHelper {
     const timeoutMs = this.settings.commandTimeoutMs;
     let stdout = await runInPsqlSession(this.ssh, dbName, script, timeoutMs);
     if (stdout === undefined) {
-      const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: script, timeoutMs });
-      stdout = direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables");
+      const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: script, timeoutMs, maxStdoutBytes: TABLES_LIST_MAX_BYTES });
+      stdout =
+        direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables", TABLES_LIST_MAX_BYTES);
     }
     throwIfMissing(readMarkers(stdout).missing, { dbName, schema });
     return copyLines(sectionAfter(stdout, "@@ROWS") ?? "").map(unescapeCopyField);
@@ -146,10 +149,11 @@ export class PostgresSSHHelper {
     return openTableData(this.ssh, this.settings.commandTimeoutMs, query, signal);
   }
 
-  private async runPsql(sql: string, step: string, doing: string): Promise<string> {
+  private async runPsql(sql: string, step: string, doing: string, maxStdoutBytes?: number): Promise<string> {
     const result: CommandResult = await this.ssh.exec(psqlAsPostgresCommand(), {
       stdin: sql,
       timeoutMs: this.settings.commandTimeoutMs,
+      maxStdoutBytes,
     });
     if (result.exitCode !== 0) throw new RemoteStepError(step, `PostgreSQL on the machine failed while ${doing}`);
     return result.stdout;

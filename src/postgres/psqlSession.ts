@@ -45,8 +45,11 @@ class PsqlSession {
     const marker = `@@END ${randomUUID()}`;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.close();
+        // Rejected as a timeout before close() ends the session, so the caller does not retry
+        // the same slow machine the one-shot way.
+        this.waiting = undefined;
         reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(timeoutMs / 1000)} s`));
+        this.close();
       }, timeoutMs);
       this.waiting = {
         scanner: new MarkerLineScanner(marker, PSQL_SESSION_OUTPUT_MAX_BYTES),

@@ -1,3 +1,4 @@
+import { StringDecoder } from "node:string_decoder";
 import { Client, type ClientChannel, type PasswordAuthMethod, type PublicKeyAuthMethod, type ConnectConfig } from "ssh2";
 import {
   MachineUnreachableError,
@@ -43,8 +44,8 @@ export interface ExecOptions {
    * decides when it prints progress, so progress alone must not keep a command alive for ever.
    */
   deadlineMs?: number;
-  /** Past this many characters of stdout the command is stopped (RemoteOutputTooLargeError). */
-  maxStdoutChars?: number;
+  /** Past this many bytes of stdout the command is stopped (RemoteOutputTooLargeError). */
+  maxStdoutBytes?: number;
   /** Live output, for progress logs. */
   onLog?: (chunk: string, stream: "stdout" | "stderr") => void;
   onStdout?: (chunk: string, control: CommandControl) => void;
@@ -52,10 +53,11 @@ export interface ExecOptions {
 
 const STDERR_LIMIT = 64 * 1024;
 /**
- * Our scripts print markers and short answers; the biggest legitimate stdout (a tables list)
- * stays far below this. The machine is the tenant's, so its output is never trusted to be small.
+ * Our scripts print markers and short answers, so a buffered command's stdout is small; a
+ * caller expecting more (a tables list) says so. The machine is the tenant's, so its output
+ * is never trusted to be small.
  */
-export const STDOUT_MAX_CHARS = 8 * 1024 * 1024;
+export const STDOUT_MAX_BYTES = 1024 * 1024;
 const CHANNEL_OPEN_RETRIES = 5;
 const EXIT_STATUS_GRACE_MS = 2_000;
 const CHANNEL_OPEN_RETRY_MS = 20;
@@ -172,13 +174,16 @@ export class SSHClient {
 
   private collect(command: string, channel: ClientChannel, options: ExecOptions): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      let stdout = "";
+      const stdout: Buffer[] = [];
+      let stdoutBytes = 0;
+      // Chunks can end inside a character: decoded as a stream for live readers, once at the end for the result.
+      const live = options.onStdout || options.onLog ? new StringDecoder("utf8") : undefined;
       let stderr = "";
       let exitCode: number | null = null;
       let settled = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs;
-      const maxStdout = options.maxStdoutChars ?? STDOUT_MAX_CHARS;
+      const maxStdout = options.maxStdoutBytes ?? STDOUT_MAX_BYTES;
 
       const settle = (outcome: () => void) => {
         if (settled) return;
@@ -201,17 +206,19 @@ export class SSHClient {
       const control: CommandControl = { extendTimeout: armTimer };
       armTimer(options.timeoutMs);
 
-      channel.setEncoding("utf8");
       channel.stderr.setEncoding("utf8");
-      channel.on("data", (chunk: string) => {
+      channel.on("data", (chunk: Buffer) => {
         if (settled) return;
-        stdout += chunk;
-        if (stdout.length > maxStdout) {
+        stdoutBytes += chunk.length;
+        if (stdoutBytes > maxStdout) {
           stop(new RemoteOutputTooLargeError());
           return;
         }
-        options.onLog?.(chunk, "stdout");
-        options.onStdout?.(chunk, control);
+        stdout.push(chunk);
+        if (!live) return;
+        const text = live.write(chunk);
+        options.onLog?.(text, "stdout");
+        options.onStdout?.(text, control);
       });
       channel.stderr.on("data", (chunk: string) => {
         stderr += chunk;
@@ -224,7 +231,7 @@ export class SSHClient {
           if (exitCode === null) {
             reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
           } else {
-            resolve({ command, stdout, stderr, exitCode });
+            resolve({ command, stdout: Buffer.concat(stdout, stdoutBytes).toString("utf8"), stderr, exitCode });
           }
         });
       channel.on("exit", (code: number | null) => {
