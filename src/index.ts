@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from "./config/env";
 import { startServer } from "./server";
 import { createJsonLogger } from "./shared/logger";
+import { errorIdentity } from "./shared/errorIdentity";
 
 const logger = createJsonLogger();
 
@@ -17,10 +18,10 @@ try {
         () => process.exit(1),
       );
   };
-  // Last line of defence: a stray rejection is logged, never allowed to kill the service.
-  process.on("unhandledRejection", (reason) => {
-    logger.error("process.unhandled_rejection", { reason: reason instanceof Error ? reason.name : typeof reason });
-  });
+  // Last line of defence: a stray throw or rejection is logged, never allowed to kill the service.
+  // Only the error's name and code: a driver's message may hold a query's parameters.
+  process.on("unhandledRejection", (reason) => logger.error("process.unhandled_rejection", errorIdentity(reason)));
+  process.on("uncaughtException", (error) => logger.error("process.uncaught_exception", errorIdentity(error)));
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
 } catch (error) {

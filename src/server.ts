@@ -11,6 +11,7 @@ import { loadOrCreateDevSecrets } from "./devMode/devSecrets";
 import { openEmbeddedDatabase } from "./devMode/embeddedDatabase";
 import { createSqlMachineRegistry } from "./machines/machineRegistry";
 import { MAX_BODY_BYTES } from "./http/requestGuards";
+import { errorIdentity } from "./shared/errorIdentity";
 import type { Logger } from "./shared/logger";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "./ssh/sshPool";
 
@@ -53,7 +54,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     const metadataConnection = openMetadataDatabase(config.databases.metadataUrl);
     const registryPool = new pg.Pool({ connectionString: config.databases.registryUrl, ...poolOptions });
     // Idle clients can fail when a database restarts; the pool replaces them, the process must not die.
-    registryPool.on("error", (error) => logger.warn("registry_pool.error", { reason: error.message }));
+    registryPool.on("error", (error) => logger.warn("registry_pool.error", errorIdentity(error)));
     closers.push(() => metadataConnection.close(), () => registryPool.end());
     const metadata = metadataConnection.db;
     wiring = {

@@ -99,6 +99,17 @@ export class RemoteTimeoutError extends AppError {
   readonly kind = "remote-timeout";
 }
 
+/**
+ * A machine answered with more output than any legitimate answer has (a tenant is root on
+ * their machine and controls what comes back); the command was stopped.
+ */
+export class RemoteOutputTooLargeError extends AppError {
+  readonly kind = "remote-output-too-large";
+  constructor() {
+    super("The machine sent more output than expected; the command was stopped");
+  }
+}
+
 /** Our metadata database or the machine registry is unavailable. */
 export class DependencyUnavailableError extends AppError {
   readonly kind = "dependency-unavailable";

@@ -1,5 +1,6 @@
 import { Elysia, ValidationError } from "elysia";
 import { AppError } from "../errors/appErrors";
+import { errorIdentity } from "../shared/errorIdentity";
 import type { Logger } from "../shared/logger";
 import { requestIdOf } from "./requestLog";
 
@@ -20,6 +21,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "machine-unreachable": 502,
   "remote-step": 502,
   "host-key-mismatch": 502,
+  "remote-output-too-large": 502,
   "remote-timeout": 504,
   "dependency-unavailable": 503,
   "deploy-refused": 409,
@@ -74,8 +76,8 @@ export function errorResponses(logger: Logger) {
       case "INVALID_COOKIE_SIGNATURE":
         return reply(419, "Access token is invalid or expired");
       default: {
-        const name = error instanceof Error ? error.name : "unknown";
-        logger.error("request.crashed", { requestId: requestIdOf(request), path: new URL(request.url).pathname, error: name, reason: error instanceof Error ? error.message : String(code) });
+        // Name and code only: an unexpected error is often a driver's, whose message holds query parameters.
+        logger.error("request.crashed", { requestId: requestIdOf(request), path: new URL(request.url).pathname, ...errorIdentity(error) });
         return reply(500, "Internal server error");
       }
     }

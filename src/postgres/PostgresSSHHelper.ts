@@ -1,7 +1,7 @@
-import { DeployRefusedError, RemoteStepError } from "../errors/appErrors";
+import { DeployRefusedError, RemoteOutputTooLargeError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
 import type { CommandResult, SSHClient } from "../ssh/SSHClient";
 import { copyLines, unescapeCopyField } from "./copyText";
-import { readMarkers, sectionAfter } from "./scriptOutput";
+import { LineSplitter, readMarkers, sectionAfter } from "./scriptOutput";
 import {
   bashScriptCommand,
   DEPLOY_REFUSALS,
@@ -12,7 +12,7 @@ import {
   roleAndDatabaseSql,
   type RoleAndDatabaseSpec,
 } from "./remoteScripts";
-import { runInPsqlSession } from "./psqlSession";
+import { PSQL_SESSION_OUTPUT_MAX_BYTES, runInPsqlSession } from "./psqlSession";
 import { tablesListInDatabaseSql, tablesListSql, type TableDataQuery } from "./tableQueries";
 import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
 
@@ -50,6 +50,15 @@ function refusal(reason: string, names: { dbName: string; userName: string }): D
   return new DeployRefusedError(known ?? "unknown", names);
 }
 
+/** Bounds on what a deploy script's progress markers may do (see deploy). */
+const MARKER_LINE_MAX_CHARS = 1024;
+const MAX_STEPS = 32;
+const MAX_STEP_NAME = 64;
+/** A failure reason goes into a user's message and our logs: a line, not a flood. */
+const MAX_FAILURE_REASON = 300;
+/** A tables list is the one long answer (about 130,000 names); the same bound whichever way it is read. */
+const TABLES_LIST_MAX_BYTES = PSQL_SESSION_OUTPUT_MAX_BYTES;
+
 /** PostgreSQL operations on one machine, over one SSH connection. Knows nothing of HTTP. */
 export class PostgresSSHHelper {
   constructor(
@@ -65,30 +74,46 @@ export class PostgresSSHHelper {
    */
   async deploy(spec: RoleAndDatabaseSpec): Promise<DeployOutcome> {
     const script = deployScript({ roleAndDatabaseSql: roleAndDatabaseSql(spec) });
-    let seen = "";
-    const result = await this.ssh.exec(bashScriptCommand(this.settings.sshUser), {
-      stdin: script,
-      timeoutMs: this.settings.commandTimeoutMs,
-      onStdout: (chunk, control) => {
-        seen += chunk;
-        for (const match of chunk.matchAll(/^@@STEP (\S+)$/gm)) {
-          const step = match[1] ?? "";
-          this.logStep({ step, host: this.host });
-          // Only a package installation may legitimately take minutes.
-          if (step === "install") control.extendTimeout(this.settings.installTimeoutMs);
-          else control.extendTimeout(this.settings.commandTimeoutMs);
-        }
-      },
-    });
-    const markers = readMarkers(result.stdout || seen);
+    const { installTimeoutMs, commandTimeoutMs } = this.settings;
+    const lines = new LineSplitter(MARKER_LINE_MAX_CHARS);
+    const stepsSeen = new Set<string>();
+    let result: CommandResult;
+    try {
+      result = await this.ssh.exec(bashScriptCommand(this.settings.sshUser), {
+        stdin: script,
+        timeoutMs: commandTimeoutMs,
+        // Rollback below gets its own command timeout: a deploy never outlives install + 2 × command.
+        deadlineMs: installTimeoutMs + commandTimeoutMs,
+        onStdout: (chunk, control) => {
+          for (const line of lines.push(chunk)) {
+            if (!line.startsWith("@@STEP ")) continue;
+            const step = line.slice("@@STEP ".length).trim();
+            // Each step runs once: a repeated or endless stream of markers neither logs nor buys time.
+            if (stepsSeen.has(step) || stepsSeen.size >= MAX_STEPS || step.length > MAX_STEP_NAME) continue;
+            stepsSeen.add(step);
+            this.logStep({ step, host: this.host });
+            // Only a package installation may legitimately take minutes.
+            control.extendTimeout(step === "install" ? installTimeoutMs : commandTimeoutMs);
+          }
+        },
+      });
+    } catch (error) {
+      // The script was stopped midway (too slow, or too much output) on a connection that still
+      // works: undo exactly what carries this deploy's tag, whatever markers got through.
+      if (error instanceof RemoteTimeoutError || error instanceof RemoteOutputTooLargeError) {
+        await this.rollbackUnfinished(spec).catch(() => undefined);
+      }
+      throw error;
+    }
+    const markers = readMarkers(result.stdout);
     const created = { createdRole: markers.created.has("role"), createdDatabase: markers.created.has("database") };
     const port = Number(markers.result.get("port"));
     if (result.exitCode === 0 && Number.isInteger(port) && port > 0) return { port, ...created };
 
     await this.rollback({ ...spec, ...created });
     if (markers.refused !== undefined) throw refusal(markers.refused, spec);
-    const step = markers.lastStep ?? "connect";
-    const reason = markers.failure ? `: ${markers.failure}` : "";
+    const step = (markers.lastStep ?? "connect").slice(0, MAX_STEP_NAME);
+    const reason = markers.failure ? `: ${markers.failure.slice(0, MAX_FAILURE_REASON)}` : "";
     throw new RemoteStepError(step, `Deployment failed while ${STEP_NAMES[step] ?? step}${reason}`);
   }
 
@@ -119,8 +144,9 @@ export class PostgresSSHHelper {
     const timeoutMs = this.settings.commandTimeoutMs;
     let stdout = await runInPsqlSession(this.ssh, dbName, script, timeoutMs);
     if (stdout === undefined) {
-      const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: script, timeoutMs });
-      stdout = direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables");
+      const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: script, timeoutMs, maxStdoutBytes: TABLES_LIST_MAX_BYTES });
+      stdout =
+        direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables", TABLES_LIST_MAX_BYTES);
     }
     throwIfMissing(readMarkers(stdout).missing, { dbName, schema });
     return copyLines(sectionAfter(stdout, "@@ROWS") ?? "").map(unescapeCopyField);
@@ -131,10 +157,11 @@ export class PostgresSSHHelper {
     return openTableData(this.ssh, this.settings.commandTimeoutMs, query, signal);
   }
 
-  private async runPsql(sql: string, step: string, doing: string): Promise<string> {
+  private async runPsql(sql: string, step: string, doing: string, maxStdoutBytes?: number): Promise<string> {
     const result: CommandResult = await this.ssh.exec(psqlAsPostgresCommand(), {
       stdin: sql,
       timeoutMs: this.settings.commandTimeoutMs,
+      maxStdoutBytes,
     });
     if (result.exitCode !== 0) throw new RemoteStepError(step, `PostgreSQL on the machine failed while ${doing}`);
     return result.stdout;

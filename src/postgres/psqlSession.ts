@@ -1,11 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { ClientChannel } from "ssh2";
-import { RemoteTimeoutError } from "../errors/appErrors";
+import { RemoteOutputTooLargeError, RemoteTimeoutError } from "../errors/appErrors";
 import type { SSHClient } from "../ssh/SSHClient";
+import { MarkerLineScanner, type MarkerSplit } from "./markerLineScanner";
 import { psqlAsPostgresCommand } from "./remoteScripts";
 
 /** Keep a session only for a burst of requests, so it never stands in the way of a DROP DATABASE. */
 export const PSQL_SESSION_IDLE_MS = 5_000;
+/** One script's answer (a tables list: about 130,000 names) never comes near this. */
+export const PSQL_SESSION_OUTPUT_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * One psql process (as `postgres`, connected to one database) kept open on a pooled SSH
@@ -15,8 +18,10 @@ export const PSQL_SESSION_IDLE_MS = 5_000;
  * one-shot psql.
  */
 class PsqlSession {
-  private buffer = "";
-  private waiting: { marker: string; resolve: (output: string) => void; reject: (error: Error) => void } | undefined;
+  /** Output that arrived while no script was waiting (none, from an honest psql). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private waiting: { scanner: MarkerLineScanner; resolve: (output: string) => void; reject: (error: Error) => void } | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private open = true;
 
@@ -25,8 +30,7 @@ class PsqlSession {
     readonly dbName: string,
     private readonly onClosed: () => void,
   ) {
-    channel.setEncoding("utf8");
-    channel.on("data", (chunk: string) => this.onData(chunk));
+    channel.on("data", (chunk: Buffer) => this.onData(chunk));
     channel.stderr.resume();
     channel.on("close", () => this.close());
     channel.on("error", () => this.close());
@@ -41,11 +45,14 @@ class PsqlSession {
     const marker = `@@END ${randomUUID()}`;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.close();
+        // Rejected as a timeout before close() ends the session, so the caller does not retry
+        // the same slow machine the one-shot way.
+        this.waiting = undefined;
         reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(timeoutMs / 1000)} s`));
+        this.close();
       }, timeoutMs);
       this.waiting = {
-        marker,
+        scanner: new MarkerLineScanner(marker, PSQL_SESSION_OUTPUT_MAX_BYTES),
         resolve: (output) => {
           clearTimeout(timer);
           this.idleTimer = setTimeout(() => this.close(), PSQL_SESSION_IDLE_MS);
@@ -58,19 +65,38 @@ class PsqlSession {
         },
       };
       this.channel.write(`${script}\n\\echo ${marker}\n`);
+      if (this.pendingBytes > 0) {
+        const earlier = Buffer.concat(this.pending, this.pendingBytes);
+        this.pending = [];
+        this.pendingBytes = 0;
+        this.onData(earlier);
+      }
     });
   }
 
-  private onData(chunk: string): void {
-    this.buffer += chunk;
+  private onData(chunk: Buffer): void {
     const waiting = this.waiting;
-    if (!waiting) return;
-    const end = this.buffer.indexOf(`${waiting.marker}\n`);
-    if (end === -1 || (end > 0 && this.buffer[end - 1] !== "\n")) return;
-    const output = this.buffer.slice(0, end);
-    this.buffer = this.buffer.slice(end + waiting.marker.length + 1);
+    if (!waiting) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes > PSQL_SESSION_OUTPUT_MAX_BYTES) this.close();
+      return;
+    }
+    let split: MarkerSplit | undefined;
+    try {
+      split = waiting.scanner.push(chunk);
+    } catch (error) {
+      // Past the limit: answer now and hang up on psql rather than read the rest.
+      this.waiting = undefined;
+      waiting.reject(error instanceof Error ? error : new RemoteOutputTooLargeError());
+      this.close();
+      return;
+    }
+    if (!split) return;
     this.waiting = undefined;
-    waiting.resolve(output);
+    this.pending = split.after.length > 0 ? [split.after] : [];
+    this.pendingBytes = split.after.length;
+    waiting.resolve(split.before.toString("utf8"));
   }
 
   close(): void {
@@ -118,7 +144,8 @@ export async function runInPsqlSession(ssh: SSHClient, dbName: string, script: s
   try {
     return await session.run(script, timeoutMs);
   } catch (error) {
-    if (error instanceof RemoteTimeoutError) throw error;
+    // A machine that is slow or floods us would do the same to a one-shot psql.
+    if (error instanceof RemoteTimeoutError || error instanceof RemoteOutputTooLargeError) throw error;
     return undefined;
   }
 }

@@ -38,3 +38,34 @@ export function sectionAfter(stdout: string, marker: string, nextMarker?: string
   const end = stdout.indexOf(`\n${nextMarker}\n`, bodyStart - 1);
   return end === -1 ? stdout.slice(bodyStart) : stdout.slice(bodyStart, end + 1);
 }
+
+/**
+ * Cuts output arriving in chunks into complete lines, for reading markers as they come. Each
+ * chunk is looked at once; a line longer than `maxLineChars` is no marker of ours and is
+ * skipped up to its end rather than held.
+ */
+export class LineSplitter {
+  private partial = "";
+  private skipping = false;
+
+  constructor(private readonly maxLineChars: number) {}
+
+  push(chunk: string): string[] {
+    const lines: string[] = [];
+    let start = 0;
+    for (let end = chunk.indexOf("\n"); end !== -1; end = chunk.indexOf("\n", start)) {
+      if (!this.skipping) lines.push(this.partial + chunk.slice(start, end));
+      this.partial = "";
+      this.skipping = false;
+      start = end + 1;
+    }
+    if (!this.skipping) {
+      this.partial += chunk.slice(start);
+      if (this.partial.length > this.maxLineChars) {
+        this.partial = "";
+        this.skipping = true;
+      }
+    }
+    return lines;
+  }
+}

@@ -1,8 +1,10 @@
+import { MarkerLineScanner } from "./markerLineScanner";
+
 /**
  * Splits a browsing script's streamed stdout (see tableQueries.ts) into its head, the lines
  * before `@@ROWS`, and the rows that follow, which are passed on as bytes, untouched.
  */
-const ROWS_MARKER = "@@ROWS\n";
+const ROWS_MARKER = "@@ROWS";
 /** The head is a few markers and one line per column; anything near this size is not ours. */
 const HEAD_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -14,17 +16,12 @@ export interface ScriptHead {
 }
 
 export async function readScriptHead(source: AsyncIterator<Buffer>): Promise<ScriptHead> {
-  let seen: Buffer = Buffer.alloc(0);
+  const scanner = new MarkerLineScanner(ROWS_MARKER, HEAD_MAX_BYTES);
   for (;;) {
     const next = await source.next();
-    if (next.done) return { lines: completeLines(seen), rows: undefined };
-    seen = seen.length === 0 ? next.value : Buffer.concat([seen, next.value]);
-    const at = seen.subarray(0, ROWS_MARKER.length).toString("latin1") === ROWS_MARKER ? 0 : seen.indexOf(`\n${ROWS_MARKER}`);
-    if (at !== -1) {
-      const headEnd = at === 0 ? 0 : at + 1;
-      return { lines: completeLines(seen.subarray(0, headEnd)), rows: prepend(seen.subarray(headEnd + ROWS_MARKER.length), source) };
-    }
-    if (seen.length > HEAD_MAX_BYTES) throw new Error("The machine's answer did not have the expected shape");
+    if (next.done) return { lines: completeLines(scanner.received), rows: undefined };
+    const split = scanner.push(next.value);
+    if (split) return { lines: completeLines(split.before), rows: prepend(split.after, source) };
   }
 }
 

@@ -1,4 +1,4 @@
-import { InvalidRequestError, NotFoundError, RemoteStepError } from "../errors/appErrors";
+import { InvalidRequestError, NotFoundError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
 import type { SSHClient } from "../ssh/SSHClient";
 import type { StreamedCommand } from "../ssh/streamedCommand";
 import { psqlAsPostgresCommand } from "./remoteScripts";
@@ -41,7 +41,7 @@ export async function openTableData(ssh: SSHClient, timeoutMs: number, query: Ta
   signal?.addEventListener("abort", onClientGone, { once: true });
   try {
     if (signal?.aborted) throw new RemoteStepError("table-data", "The request was cancelled");
-    const head = await readScriptHead(command.stdout[Symbol.asyncIterator]());
+    const head = await within(readScriptHead(command.stdout[Symbol.asyncIterator]()), timeoutMs);
     const parsed = parseTableHead(head.lines);
     backendId = parsed.backendId;
     if (!head.rows) {
@@ -57,6 +57,22 @@ export async function openTableData(ssh: SSHClient, timeoutMs: number, query: Ta
     throw error;
   } finally {
     signal?.removeEventListener("abort", onClientGone);
+  }
+}
+
+/**
+ * The head is a few lines sent at once. Output keeps the idle timer of a streamed command
+ * alive, so a machine dripping bytes could hold the request for ever without this bound.
+ */
+async function within<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,12 @@
+import { StringDecoder } from "node:string_decoder";
 import { Client, type ClientChannel, type PasswordAuthMethod, type PublicKeyAuthMethod, type ConnectConfig } from "ssh2";
-import { MachineUnreachableError, RemoteStepError, RemoteTimeoutError, SshChannelUnavailableError } from "../errors/appErrors";
+import {
+  MachineUnreachableError,
+  RemoteOutputTooLargeError,
+  RemoteStepError,
+  RemoteTimeoutError,
+  SshChannelUnavailableError,
+} from "../errors/appErrors";
 import { streamChannel, type ExecStreamOptions, type StreamedCommand } from "./streamedCommand";
 
 export interface SSHConnectOptions {
@@ -21,7 +28,10 @@ export interface CommandResult {
 }
 
 export interface CommandControl {
-  /** Restart the command's timer with a new budget (e.g. when a long install begins). */
+  /**
+   * Restart the command's timer with a new budget (e.g. when a long install begins); never
+   * past the command's `deadlineMs`.
+   */
   extendTimeout(ms: number): void;
 }
 
@@ -29,12 +39,25 @@ export interface ExecOptions {
   /** Fed to the command's stdin, then stdin is closed. The only way secrets travel. */
   stdin?: string;
   timeoutMs: number;
+  /**
+   * A hard bound on the command's whole run, which `extendTimeout` cannot move: the machine
+   * decides when it prints progress, so progress alone must not keep a command alive for ever.
+   */
+  deadlineMs?: number;
+  /** Past this many bytes of stdout the command is stopped (RemoteOutputTooLargeError). */
+  maxStdoutBytes?: number;
   /** Live output, for progress logs. */
   onLog?: (chunk: string, stream: "stdout" | "stderr") => void;
   onStdout?: (chunk: string, control: CommandControl) => void;
 }
 
 const STDERR_LIMIT = 64 * 1024;
+/**
+ * Our scripts print markers and short answers, so a buffered command's stdout is small; a
+ * caller expecting more (a tables list) says so. The machine is the tenant's, so its output
+ * is never trusted to be small.
+ */
+export const STDOUT_MAX_BYTES = 1024 * 1024;
 const CHANNEL_OPEN_RETRIES = 5;
 const EXIT_STATUS_GRACE_MS = 2_000;
 const CHANNEL_OPEN_RETRY_MS = 20;
@@ -151,11 +174,16 @@ export class SSHClient {
 
   private collect(command: string, channel: ClientChannel, options: ExecOptions): Promise<CommandResult> {
     return new Promise((resolve, reject) => {
-      let stdout = "";
+      const stdout: Buffer[] = [];
+      let stdoutBytes = 0;
+      // Chunks can end inside a character: decoded as a stream for live readers, once at the end for the result.
+      const live = options.onStdout || options.onLog ? new StringDecoder("utf8") : undefined;
       let stderr = "";
       let exitCode: number | null = null;
       let settled = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs;
+      const maxStdout = options.maxStdoutBytes ?? STDOUT_MAX_BYTES;
 
       const settle = (outcome: () => void) => {
         if (settled) return;
@@ -163,23 +191,34 @@ export class SSHClient {
         clearTimeout(timer);
         outcome();
       };
+      const stop = (error: Error) => {
+        settle(() => reject(error));
+        // Closing the channel makes sshd hang up on the remote process.
+        channel.close();
+      };
       const armTimer = (ms: number) => {
+        if (settled) return;
         clearTimeout(timer);
-        timer = setTimeout(() => {
-          settle(() => reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(ms / 1000)} s`)));
-          // Closing the channel makes sshd hang up on the remote process.
-          channel.close();
-        }, ms);
+        const budget = Math.min(ms, deadline - Date.now());
+        const limitMs = budget < ms ? options.deadlineMs ?? ms : ms;
+        timer = setTimeout(() => stop(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(limitMs / 1000)} s`)), Math.max(budget, 0));
       };
       const control: CommandControl = { extendTimeout: armTimer };
       armTimer(options.timeoutMs);
 
-      channel.setEncoding("utf8");
       channel.stderr.setEncoding("utf8");
-      channel.on("data", (chunk: string) => {
-        stdout += chunk;
-        options.onLog?.(chunk, "stdout");
-        options.onStdout?.(chunk, control);
+      channel.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        stdoutBytes += chunk.length;
+        if (stdoutBytes > maxStdout) {
+          stop(new RemoteOutputTooLargeError());
+          return;
+        }
+        stdout.push(chunk);
+        if (!live) return;
+        const text = live.write(chunk);
+        options.onLog?.(text, "stdout");
+        options.onStdout?.(text, control);
       });
       channel.stderr.on("data", (chunk: string) => {
         stderr += chunk;
@@ -192,7 +231,7 @@ export class SSHClient {
           if (exitCode === null) {
             reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
           } else {
-            resolve({ command, stdout, stderr, exitCode });
+            resolve({ command, stdout: Buffer.concat(stdout, stdoutBytes).toString("utf8"), stderr, exitCode });
           }
         });
       channel.on("exit", (code: number | null) => {

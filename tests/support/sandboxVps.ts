@@ -70,6 +70,12 @@ export interface SandboxVps {
   setServiceManagerFailing(failing: boolean): Promise<void>;
   /** Makes the stand-in systemctl sleep this long before each restart (0 to stop). */
   setServiceManagerDelay(seconds: number): Promise<void>;
+  /**
+   * Puts an executable script named `tool` first on the VPS's PATH (as /usr/local/sbin/tool),
+   * shadowing the real one for SSH commands and sudo; undefined removes it. Lets a test make
+   * the machine behave like a hostile one (e.g. a `sudo` that floods its output).
+   */
+  setStandIn(tool: string, script: string | undefined): Promise<void>;
   /** Live sshd per-connection processes (children of the listener). */
   sshSessionCount(): Promise<number>;
   /** Idempotent; kills the VPS's processes and removes everything. */
@@ -584,6 +590,18 @@ class VpsHandle implements SandboxVps {
     const flag = join(this.root, "state", "systemctl.delay");
     if (seconds > 0) writeFileSync(flag, String(seconds));
     else rmSync(flag, { force: true });
+  }
+
+  async setStandIn(tool: string, script: string | undefined): Promise<void> {
+    // The permanent stand-ins (apt-get, systemctl) are not a test's to replace.
+    if (!/^[a-z][a-z0-9._-]*$/.test(tool) || tool === "apt-get" || tool === "systemctl") throw new Error(`no stand-in for ${tool}`);
+    const target = join(this.root, "sbin", tool);
+    if (script === undefined) {
+      rmSync(target, { force: true });
+      return;
+    }
+    writeFileSync(target, script, { mode: 0o755 });
+    chmodSync(target, 0o755);
   }
 
   async sshSessionCount(): Promise<number> {

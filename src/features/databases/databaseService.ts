@@ -19,6 +19,7 @@ import { verifyMachine } from "../../machines/verifyMachine";
 import { isReservedDatabase, isReservedRole } from "../../postgres/identifiers";
 import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
 import type { KeyedMutex } from "../../shared/keyedMutex";
+import { errorIdentity } from "../../shared/errorIdentity";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
 import type { SshSessions } from "../../ssh/sshSessions";
@@ -145,7 +146,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
       );
     } catch (error) {
       await store.remove(row.id).catch((cleanupError: unknown) => {
-        logger.error("deploy.cleanup_failed", { id: row.id, reason: cleanupError instanceof Error ? cleanupError.message : "unknown" });
+        logger.error("deploy.cleanup_failed", { id: row.id, ...errorIdentity(cleanupError) });
       });
       throw error;
     }
