@@ -252,7 +252,7 @@ Notes:
 - The memory figure assumes a client that reads as fast as the service writes (as here). Bun 1.3.5's HTTP server
   did not apply TCP backpressure to streamed bodies (oven-sh/bun#32469), so a slow client made the service buffer
   the difference; since the move to Bun 1.4.5 a slow client slows the VPS down instead (a client reading a ~100 MB
-  CSV at 64 KiB/s: about 27 MB extra RSS, against 131 MB on 1.3.5; `tests/e2e/tableExport.e2e.test.ts`).
+  CSV at 64 KiB/s: about 27 MB extra RSS, against 131 MB on 1.3.5; \`tests/e2e/tableExport.e2e.test.ts\`).
 `,
     join(ROOT, "BENCHMARKS.md"),
   );
