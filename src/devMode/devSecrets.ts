@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../config/env";
 
@@ -57,6 +57,18 @@ export function loadOrCreateDevSecrets(dataDir: string): { secrets: DevSecrets; 
     ACCESS_TOKEN_SECRET: randomBytes(32).toString("base64url"),
     ENCRYPTION_KEY: randomBytes(32).toString("base64url"),
   };
-  writeFileSync(file, JSON.stringify(secrets, null, 2) + "\n", { mode: 0o600, flag: existing === undefined ? "wx" : "w" });
+  // Written whole under another name first: the service and a CLI starting together must end
+  // up with the same secrets, and neither may read a half-written file.
+  const draft = `${file}.new-${process.pid}`;
+  writeFileSync(draft, JSON.stringify(secrets, null, 2) + "\n", { mode: 0o600 });
+  try {
+    if (existing !== undefined) renameSync(draft, file);
+    else linkSync(draft, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    return loadOrCreateDevSecrets(dataDir);
+  } finally {
+    rmSync(draft, { force: true });
+  }
   return { secrets, created: true };
 }
