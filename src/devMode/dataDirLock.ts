@@ -6,8 +6,9 @@ import { ConfigError } from "../config/env";
  * PGlite assumes it is the only process using its data directory. Two processes that open the
  * same directory at once (a second `npm start`, or `machine:add` run while the service is still
  * creating the database) both run initdb and the migrations over the same files, and one of
- * them crashes inside PGlite ("Unreachable code should not be executed", or a duplicate
- * `drizzle` schema) or corrupts the database. Every opener therefore holds this lock first.
+ * them fails inside PGlite at the first migration (a WASM `RuntimeError` such as `Aborted()` or
+ * "Unreachable code should not be executed", or a duplicate `drizzle` schema) or corrupts the
+ * database. Every opener therefore holds this lock first.
  *
  * The lock is a file naming its holder by pid and start time, so a lock left by a process that
  * died is recognised as stale (also after the pid has been reused) and taken over.
@@ -134,10 +135,4 @@ export function lockDataDir(dataDir: string, user: DataDirUser): DataDirLock {
     removeStale(file, holder);
   }
   throw new ConfigError("DATA_DIR", `could not take the lock ${file}; is another process starting on ${dataDir}?`);
-}
-
-/** The pid of a live process holding the data directory, if any. */
-export function dataDirHolder(dataDir: string): number | undefined {
-  const holder = readHolder(join(dataDir, LOCK_FILE));
-  return holder && isAlive(holder) ? holder.pid : undefined;
 }
