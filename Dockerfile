@@ -1,11 +1,11 @@
 # Production image. Migrations are applied by ops before rollout:
 #   docker run --rm -e STORAGE_LAYER_DATABASE_URL=... zyotra-storage-layer bunx drizzle-kit migrate
-FROM oven/bun:1.3.5-slim AS deps
+FROM oven/bun:1.4.5-slim AS deps
 WORKDIR /app
 COPY package.json bun.lock ./
 RUN bun install --frozen-lockfile
 
-FROM oven/bun:1.3.5-slim
+FROM oven/bun:1.4.5-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules

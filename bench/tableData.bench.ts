@@ -250,9 +250,9 @@ Notes:
   8 MiB streamed (\`src/features/tables/tableBody.ts\`) keeps the JSON peak at about 15–30 MB instead of 30–50 MB,
   at no measurable cost in time.
 - The memory figure assumes a client that reads as fast as the service writes (as here). Bun 1.3.5's HTTP server
-  does not apply TCP backpressure to streamed bodies (oven-sh/bun#32469, fixed by #32553 in later Bun releases), so
-  a client that reads more slowly than the VPS delivers makes the service buffer the difference. The SSH side is
-  flow-controlled either way.
+  did not apply TCP backpressure to streamed bodies (oven-sh/bun#32469), so a slow client made the service buffer
+  the difference; since the move to Bun 1.4.5 a slow client slows the VPS down instead (a client reading a ~100 MB
+  CSV at 64 KiB/s: about 27 MB extra RSS, against 131 MB on 1.3.5; \`tests/e2e/tableExport.e2e.test.ts\`).
 `,
     join(ROOT, "BENCHMARKS.md"),
   );

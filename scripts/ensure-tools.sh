@@ -3,7 +3,7 @@
 # Bun (from the npm registry, pinned) and the project's packages (from bun.lock).
 # Sourced by start.sh and test.sh; safe to run again.
 set -euo pipefail
-BUN_VERSION=1.3.5
+BUN_VERSION=1.4.5
 
 if ! command -v bun >/dev/null 2>&1 || [ "$(bun --version)" != "$BUN_VERSION" ]; then
   echo "==> installing bun $BUN_VERSION from the npm registry"

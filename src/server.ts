@@ -70,7 +70,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     const accessTokenSecret = config.accessTokenSecret ?? secrets.ACCESS_TOKEN_SECRET;
     const encryptionKey = config.encryptionKey ?? secrets.ENCRYPTION_KEY;
     if (created) logger.warn("dev.secrets_generated", { file: `${dataDir}/secrets.json`, note: "zero-config mode: never use these in production" });
-    const embedded = await openEmbeddedDatabase(dataDir);
+    const embedded = await openEmbeddedDatabase(dataDir, "service");
     const admin = startAdminSocket(dataDir, embedded.registry, encryptionKey);
     closers.push(() => admin.stop(), () => embedded.close());
     wiring = {

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { adminSocketPath } from "../devMode/adminSocket";
+import { DataDirInUseError } from "../devMode/dataDirLock";
 import { loadOrCreateDevSecrets } from "../devMode/devSecrets";
 import { openEmbeddedDatabase } from "../devMode/embeddedDatabase";
 import { registerLocalMachine, type NewLocalMachine } from "../devMode/localMachines";
@@ -41,16 +42,46 @@ const machine: NewLocalMachine = {
   name: values.name,
 };
 
-let id: number;
-const socket = adminSocketPath(dataDir);
-if (existsSync(socket)) {
-  const response = await fetch("http://localhost/machines", { unix: socket, method: "POST", body: JSON.stringify(machine) });
+/** A service that is still creating its database has the data directory locked but no socket yet. */
+const WAIT_FOR_STARTING_SERVICE_MS = 180_000;
+
+async function throughRunningService(socket: string): Promise<number | undefined> {
+  let response: Response;
+  try {
+    response = await fetch("http://localhost/machines", { unix: socket, method: "POST", body: JSON.stringify(machine) });
+  } catch {
+    return undefined; // a socket left behind by a service that is gone
+  }
   if (!response.ok) die(`the running service refused the machine (HTTP ${response.status})`);
-  id = ((await response.json()) as { id: number }).id;
-} else {
-  const { secrets } = loadOrCreateDevSecrets(dataDir);
-  const db = await openEmbeddedDatabase(dataDir);
-  id = await registerLocalMachine(db.registry, machine, process.env.ENCRYPTION_KEY || secrets.ENCRYPTION_KEY);
-  await db.close();
+  return ((await response.json()) as { id: number }).id;
 }
+
+async function register(): Promise<number> {
+  const socket = adminSocketPath(dataDir);
+  const deadline = Date.now() + WAIT_FOR_STARTING_SERVICE_MS;
+  let told = false;
+  for (;;) {
+    if (existsSync(socket)) {
+      const id = await throughRunningService(socket);
+      if (id !== undefined) return id;
+    }
+    try {
+      const { secrets } = loadOrCreateDevSecrets(dataDir);
+      const db = await openEmbeddedDatabase(dataDir, "tool");
+      try {
+        return await registerLocalMachine(db.registry, machine, process.env.ENCRYPTION_KEY || secrets.ENCRYPTION_KEY);
+      } finally {
+        await db.close();
+      }
+    } catch (error) {
+      if (!(error instanceof DataDirInUseError)) throw error;
+      if (Date.now() > deadline) die(error.message);
+      if (!told) console.error(`waiting for process ${error.holderPid} (the service starting?) to open ${dataDir}…`);
+      told = true;
+      await Bun.sleep(250);
+    }
+  }
+}
+
+const id = await register();
 console.log(JSON.stringify({ vpsId: id, vpsIp: machine.ip, ownerId: machine.ownerId }));

@@ -8,6 +8,7 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { createHostKeyStore } from "../db/hostKeyStore";
+import { DataDirInUseError } from "../devMode/dataDirLock";
 import { openEmbeddedDatabase } from "../devMode/embeddedDatabase";
 
 const { values } = parseArgs({ options: { machine: { type: "string" }, "data-dir": { type: "string" } } });
@@ -23,7 +24,11 @@ if (url) {
   removed = await createHostKeyStore(drizzle(pool)).reset(machineId);
   await pool.end();
 } else {
-  const embedded = await openEmbeddedDatabase(values["data-dir"] ?? process.env.DATA_DIR ?? ".data");
+  const embedded = await openEmbeddedDatabase(values["data-dir"] ?? process.env.DATA_DIR ?? ".data", "tool").catch((error: unknown) => {
+    if (!(error instanceof DataDirInUseError)) throw error;
+    console.error(error.message);
+    process.exit(2);
+  });
   removed = await createHostKeyStore(embedded.metadata).reset(machineId);
   await embedded.close();
 }

@@ -31,8 +31,8 @@ export interface TableBodyOptions {
 /**
  * The response body for a table page: rows go from the SSH channel through `format` to the
  * client as they arrive, so only a few chunks are ever held. The remote command is read only
- * when the server asks for more, which is how backpressure reaches the VPS (Bun 1.3.5 asks
- * regardless of the client's pace: oven-sh/bun#32469).
+ * when the server asks for more, which is how backpressure reaches the VPS (Bun 1.4 asks at the
+ * client's pace; 1.3.5 asked regardless: oven-sh/bun#32469).
  */
 export function tableBody(table: OpenedTableData, format: RowsFormat, options: TableBodyOptions): ReadableStream<Uint8Array> {
   let ended = false;

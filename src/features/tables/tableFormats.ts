@@ -1,4 +1,5 @@
 import { CopyTextToJson } from "../../postgres/copyToJson";
+import { CsvFormulaGuard } from "../../postgres/csvFormulaGuard";
 import type { ColumnSpec } from "../../postgres/tableValues";
 import type { RowsFormat } from "./tableBody";
 
@@ -27,7 +28,11 @@ export function jsonRowsFormat(page: JsonPage): RowsFormat {
   };
 }
 
-/** COPY's CSV (header line, NULL as an empty unquoted field) is already the download. */
-export function csvRowsFormat(): RowsFormat {
-  return { head: Buffer.alloc(0), chunk: (bytes) => bytes, tail: () => Buffer.alloc(0) };
+/**
+ * COPY's CSV (header line, NULL as an empty unquoted field) is already the download; with
+ * `csvSafe` every cell that a spreadsheet would run as a formula is prefixed with `'`.
+ */
+export function csvRowsFormat(options: { csvSafe: boolean } = { csvSafe: false }): RowsFormat {
+  const guard = options.csvSafe ? new CsvFormulaGuard() : undefined;
+  return { head: Buffer.alloc(0), chunk: (bytes) => (guard ? guard.push(bytes) : bytes), tail: () => Buffer.alloc(0) };
 }

@@ -8,10 +8,13 @@ export interface TableReadOptions {
   orderBy?: string;
   order?: "asc" | "desc";
   format?: "json" | "csv";
+  /** CSV only: neutralise cells a spreadsheet would run as formulas. */
+  csvSafe?: boolean;
 }
 
 export interface TableRead {
   format: "json" | "csv";
+  csvSafe: boolean;
   query: TableDataQuery;
   /** The page size the JSON answer reports (the cap when none was asked for). */
   limit: number | undefined;
@@ -29,6 +32,7 @@ export function toTableRead(dbName: string, table: string, options: TableReadOpt
   const limit = options.limit ?? (format === "json" ? maxRows : undefined);
   return {
     format,
+    csvSafe: options.csvSafe === true,
     limit,
     offset,
     query: {

@@ -82,7 +82,7 @@ export function createTableService(deps: TableServiceDeps) {
         const table = await new PostgresSSHHelper(ssh, deps.remote, machine.ip).openTableData(read.query, signal);
         const format =
           read.format === "csv"
-            ? csvRowsFormat()
+            ? csvRowsFormat({ csvSafe: read.csvSafe })
             : jsonRowsFormat({ columns: table.columns, limit: read.limit ?? deps.maxRows, offset: read.offset, estimatedTotal: table.estimatedTotal });
         let release: () => void = () => undefined;
         const released = new Promise<void>((resolve) => {

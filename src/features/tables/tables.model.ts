@@ -25,6 +25,7 @@ export const TableDataBody = t.Object({
   orderBy: t.Optional(identifier("orderBy")),
   order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { error: 'order must be "asc" or "desc"' })),
   format: t.Optional(t.Union([t.Literal("json"), t.Literal("csv")], { error: 'format must be "json" or "csv"' })),
+  csvSafe: t.Optional(t.Boolean({ error: "csvSafe must be true or false" })),
 });
 
 export const TablesList = t.Object(
