@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { csvRowsFormat, jsonRowsFormat } from "../../src/features/tables/tableFormats";
 import { toTableRead } from "../../src/features/tables/tableRequest";
-import { tableDataSql, tablesListSql } from "../../src/postgres/tableQueries";
+import { nameSql, tableDataSql, tablesListInDatabaseSql } from "../../src/postgres/tableQueries";
 
 describe("table requests", () => {
   test("JSON without limit is capped; CSV without limit is the whole table", () => {
@@ -27,15 +27,14 @@ describe("table requests", () => {
 
   test("browsing scripts check what they use and fetch limit + 1 rows for JSON", () => {
     const base = { dbName: "shop", schema: "public", table: "orders", descending: false, offset: 0 } as const;
-    expect(tablesListSql("shop", "sales")).toContain("\\echo @@MISSING schema");
-    expect(tablesListSql("shop")).toContain("\\echo @@MISSING database");
+    expect(tablesListInDatabaseSql("sales")).toContain("\\echo @@MISSING schema");
     const text = tableDataSql({ ...base, limit: 10, format: "text", orderBy: "total", descending: true, offset: 20 });
     expect(text).toContain("\\echo @@MISSING table");
     expect(text).toContain("\\echo @@MISSING column");
     expect(text).toContain("\\echo @@MISSING ordering");
-    expect(text).toContain(`'"public"."orders"'::regclass`);
+    expect(text).toContain(nameSql("orders"));
     expect(text).toContain("' LIMIT 11 OFFSET 20'");
-    expect(text).toContain(`'"total" DESC'`);
+    expect(text).toContain(`pg_catalog.format('%I DESC', ${nameSql("total")})`);
     expect(text).toContain("SET default_transaction_read_only = on;");
     const csv = tableDataSql({ ...base, format: "csv" });
     expect(csv).not.toContain("@@MISSING column");
