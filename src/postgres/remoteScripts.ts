@@ -134,8 +134,8 @@ DROP ROLE :"zsl_reader";
  *
  * So the command creates a throwaway login role (random name and password, generated on the
  * machine and never leaving it, valid for minutes, one connection) that is a member of the
- * owner, logs in as it over loopback TCP, and drops it when psql ends. Expired leftovers (a
- * dropped connection) are dropped by the next reader. The password reaches psql only through
+ * owner, logs in as it over loopback TCP, and drops it when psql ends (in the background, so the
+ * answer does not wait for it). Expired leftovers (a dropped connection) go with the next reader. The password reaches psql only through
  * shell builtins and its environment.
  */
 export function psqlAsDatabaseOwnerCommand(dbName: string): string {
@@ -152,7 +152,8 @@ export function psqlAsDatabaseOwnerCommand(dbName: string): string {
     `case $zsl_out in *@@READY*) ;; *) printf '%s\\n' "$zsl_out"; exit 0 ;; esac`,
     `${readerEnv} "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$R" -d ${quoteShell(`dbname=${conninfoValue(dbName)}`)}`,
     "zsl_status=$?",
-    `{ printf '\\\\set zsl_reader %s\\n' "$R"; printf '%s' ${quoteShell(DROP_READER_SQL)}; } | zsl_admin >/dev/null 2>&1`,
+    // In the background, holding none of the channel's streams: the answer need not wait for it.
+    `({ printf '\\\\set zsl_reader %s\\n' "$R"; printf '%s' ${quoteShell(DROP_READER_SQL)}; } | zsl_admin) </dev/null >/dev/null 2>&1 &`,
     "exit $zsl_status",
   ].join("\n");
 }
