@@ -165,7 +165,10 @@ SELECT 'EXPLAIN ' OPERATOR(pg_catalog.||) :'zsl_select' \\gexec
   }
 
   if (query.format === "text") {
+    // Type names as the database's users see them (format_type qualifies what is not on the
+    // search_path): everything else in this statement is qualified, so only names resolve there.
     parts.push(`\\echo @@COLUMNS
+SET search_path = "$user", public;
 COPY (SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
              (WITH RECURSIVE chain(oid, base) AS (
                 SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) a.atttypid
@@ -174,7 +177,8 @@ COPY (SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
               SELECT oid FROM chain WHERE base OPERATOR(pg_catalog.=) 0)
         FROM pg_catalog.pg_attribute a
        WHERE a.attrelid OPERATOR(pg_catalog.=) ${rel} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
-       ORDER BY a.attnum) TO STDOUT;`);
+       ORDER BY a.attnum) TO STDOUT;
+SET search_path = pg_catalog, pg_temp;`);
     parts.push(estimatedTotalSql(rel));
   }
 
