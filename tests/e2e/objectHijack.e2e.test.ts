@@ -147,6 +147,11 @@ describe("objects planted by a database's owner never run with superuser rights"
       }
     }
     expect(await canaries()).toEqual([]);
+    // The throwaway roles browsing logs in as are gone once their psql ends (the kept session
+    // ends after PSQL_SESSION_IDLE_MS).
+    const readers = async () => (await asPostgres("postgres", "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'zsl\\_reader\\_%'")).stdout.trim();
+    for (let i = 0; i < 40 && (await readers()) !== "0"; i++) await Bun.sleep(250);
+    expect(await readers()).toBe("0");
   }, 60_000);
 
   test("deleting the database with the owner still connected fires nothing and drops it", async () => {
