@@ -51,7 +51,7 @@ beforeAll(async () => {
     userId: OWNER,
     body: { vpsId: machineId, vpsIp: vps.ip, dbName: "hijack", userName: "hijack_user", password: PASSWORD, dbType: "postgres" },
   });
-  expect(deployed.status).toBe(200);
+  expect({ status: deployed.status, body: deployed.body }).toMatchObject({ status: 200 });
 
   // PostgreSQL <= 14 lets everyone create in the postgres database's public schema.
   await asPostgres("postgres", "GRANT CREATE ON SCHEMA public TO PUBLIC");
