@@ -92,6 +92,8 @@ function readerRoleSql(dbName: string): string {
   const db = quoteLiteral(dbName);
   return `${SESSION_SAFETY_SQL}
 SET password_encryption = 'scram-sha-256';
+-- Losing a throwaway role in a crash is harmless; waiting for the disk on every browse is not.
+SET synchronous_commit = off;
 SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) ${db} AND datallowconn) AS zsl_db_exists \\gset
 \\if :zsl_db_exists
 \\else
@@ -122,6 +124,7 @@ COMMENT ON ROLE :"zsl_reader" IS ${quoteLiteral(READER_TAG)};
 }
 
 const DROP_READER_SQL = `SET search_path = pg_catalog, pg_temp;
+SET synchronous_commit = off;
 ALTER ROLE :"zsl_reader" NOLOGIN;
 DROP ROLE :"zsl_reader";
 `;
