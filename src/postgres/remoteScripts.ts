@@ -25,8 +25,8 @@ function conninfoValue(value: string): string {
   return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
 }
 
-function adminConninfo(database = "postgres"): string {
-  return `dbname=${conninfoValue(database)} options=${conninfoValue(PINNED_OPTIONS)}`;
+function adminConninfo(database = "postgres", options = PINNED_OPTIONS): string {
+  return `dbname=${conninfoValue(database)} options=${conninfoValue(options)}`;
 }
 
 /** Shell: `as_postgres CMD...` runs CMD as the OS user postgres (sudo, or runuser on minimal images). */
@@ -83,50 +83,53 @@ export function psqlAsPostgresCommand(target: ClusterTarget): string {
 const READER_TAG = "zyotra-storage-layer reader";
 
 /**
+ * Settings of the administrative session that creates and drops reader roles, given at
+ * connection start (no round trips: under load each costs more than the statement).
+ * Passwords stay out of the server log; losing a throwaway role in a crash is harmless,
+ * waiting for the disk on every browse is not.
+ */
+const READER_ADMIN_OPTIONS = `${PINNED_OPTIONS} -cstandard_conforming_strings=on -clog_statement=none -clog_min_error_statement=panic -clog_min_duration_statement=-1 -cpassword_encryption=scram-sha-256 -csynchronous_commit=off`;
+
+/**
  * psql script (as postgres): checks the database may be browsed and creates a login role that
  * is a member of the database's owner. Reports `@@MISSING database` or `@@MISSING safe-owner`
  * (the owner is a superuser or may run programs or touch files on the server: whatever its
- * objects do would then escape the database) and stops; `@@READY` otherwise.
+ * objects do would then escape the database) and stops; `@@READY` otherwise. Three round trips.
  */
 function readerRoleSql(dbName: string): string {
   const db = quoteLiteral(dbName);
-  return `${SESSION_SAFETY_SQL}
-SET password_encryption = 'scram-sha-256';
--- Losing a throwaway role in a crash is harmless; waiting for the disk on every browse is not.
-SET synchronous_commit = off;
-SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) ${db} AND datallowconn) AS zsl_db_exists \\gset
+  return `SET search_path = pg_catalog, pg_temp;
+SELECT d.oid IS NOT NULL AS zsl_db_exists, coalesce(r.rolname, '') AS zsl_owner,
+       coalesce(r.rolsuper OR EXISTS (SELECT FROM pg_catalog.pg_roles g
+                              WHERE g.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files']::pg_catalog.name[])
+                                AND pg_catalog.pg_has_role(r.oid, g.oid, 'USAGE')), false) AS zsl_owner_unsafe,
+       (pg_catalog.now() OPERATOR(pg_catalog.+) '5 minutes'::pg_catalog.interval)::pg_catalog.text AS zsl_until
+  FROM (SELECT) AS one
+  LEFT JOIN pg_catalog.pg_database d ON d.datname OPERATOR(pg_catalog.=) ${db} AND d.datallowconn
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba \\gset
 \\if :zsl_db_exists
 \\else
 \\echo @@MISSING database
 \\quit
 \\endif
-SELECT r.rolname AS zsl_owner,
-       r.rolsuper OR EXISTS (SELECT FROM pg_catalog.pg_roles g
-                              WHERE g.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files']::pg_catalog.name[])
-                                AND pg_catalog.pg_has_role(r.oid, g.oid, 'USAGE')) AS zsl_owner_unsafe
-  FROM pg_catalog.pg_database d JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba
- WHERE d.datname OPERATOR(pg_catalog.=) ${db} \\gset
 \\if :zsl_owner_unsafe
 \\echo @@MISSING safe-owner
 \\quit
 \\endif
-\\set ON_ERROR_STOP 0
-SELECT pg_catalog.format('DROP ROLE %I', r.rolname) FROM pg_catalog.pg_roles r
- WHERE pg_catalog.shobj_description(r.oid, 'pg_authid') OPERATOR(pg_catalog.=) ${quoteLiteral(READER_TAG)}
-   AND r.rolvaliduntil OPERATOR(pg_catalog.<) pg_catalog.now() \\gexec
-\\set ON_ERROR_STOP 1
-SELECT (pg_catalog.now() OPERATOR(pg_catalog.+) '5 minutes'::pg_catalog.interval)::pg_catalog.text AS zsl_until \\gset
 CREATE ROLE :"zsl_reader" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT 1
-  PASSWORD :'zsl_secret' VALID UNTIL :'zsl_until' IN ROLE :"zsl_owner";
+  PASSWORD :'zsl_secret' VALID UNTIL :'zsl_until' IN ROLE :"zsl_owner" \\;
 COMMENT ON ROLE :"zsl_reader" IS ${quoteLiteral(READER_TAG)};
 \\echo @@READY
 `;
 }
 
+/** Drops a reader role, then any expired leftovers (of connections that died before their drop). */
 const DROP_READER_SQL = `SET search_path = pg_catalog, pg_temp;
-SET synchronous_commit = off;
-ALTER ROLE :"zsl_reader" NOLOGIN;
-DROP ROLE :"zsl_reader";
+ALTER ROLE :"zsl_reader" NOLOGIN \\; DROP ROLE :"zsl_reader";
+\\set ON_ERROR_STOP 0
+SELECT pg_catalog.format('DROP ROLE %I', r.rolname) FROM pg_catalog.pg_roles r
+ WHERE pg_catalog.shobj_description(r.oid, 'pg_authid') OPERATOR(pg_catalog.=) ${quoteLiteral(READER_TAG)}
+   AND r.rolvaliduntil OPERATOR(pg_catalog.<) pg_catalog.now() \\gexec
 `;
 
 /**
@@ -142,15 +145,16 @@ DROP ROLE :"zsl_reader";
  * shell builtins and its environment.
  */
 export function psqlAsDatabaseOwnerCommand(dbName: string): string {
-  const readerEnv = `PGPASSWORD=$W PGOPTIONS=${quoteShell(`${PINNED_OPTIONS} -cdefault_transaction_read_only=on`)} PGAPPNAME=zyotra-storage-layer PGCONNECT_TIMEOUT=10`;
+  const readerEnv = `PGPASSWORD=$W PGOPTIONS=${quoteShell(`${PINNED_OPTIONS} -cstandard_conforming_strings=on -cdefault_transaction_read_only=on`)} PGCLIENTENCODING=UTF8 PGAPPNAME=zyotra-storage-layer PGCONNECT_TIMEOUT=10 PGSSLMODE=allow`;
   return [
     "cd /tmp 2>/dev/null || cd /",
     AS_POSTGRES,
     PICK_PSQL,
     findClusterOf(dbName),
-    `zsl_admin() { as_postgres "$PSQL" -X -q -v ON_ERROR_STOP=1 -p "$PORT" -d ${quoteShell(adminConninfo())}; }`,
-    "R=zsl_reader_$(od -An -N8 -tx1 /dev/urandom | tr -dc 0-9a-f)",
-    "W=$(od -An -N24 -tx1 /dev/urandom | tr -dc 0-9a-f)",
+    `zsl_admin() { as_postgres "$PSQL" -X -q -v ON_ERROR_STOP=1 -p "$PORT" -d ${quoteShell(adminConninfo("postgres", READER_ADMIN_OPTIONS))}; }`,
+    // 32 random bytes in hex: 8 name the role, 24 are its password (one process, the rest builtins).
+    "R=zsl_reader_ W= n=0; for h in $(od -An -N32 -tx1 /dev/urandom); do if [ $n -lt 8 ]; then R=$R$h; else W=$W$h; fi; n=$((n + 1)); done",
+    '[ ${#W} -eq 48 ] || exit 1',
     `zsl_out=$({ printf '\\\\set zsl_reader %s\\n\\\\set zsl_secret %s\\n' "$R" "$W"; printf '%s' ${quoteShell(readerRoleSql(dbName))}; } | zsl_admin) || { printf '%s\\n' "$zsl_out"; exit 1; }`,
     `case $zsl_out in *@@READY*) ;; *) printf '%s\\n' "$zsl_out"; exit 0 ;; esac`,
     `${readerEnv} "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$R" -d ${quoteShell(`dbname=${conninfoValue(dbName)}`)}`,

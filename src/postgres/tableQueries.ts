@@ -42,11 +42,11 @@ export function nameSql(value: string): string {
   return `pg_catalog.convert_from(pg_catalog.decode('${hex}', 'hex'), 'UTF8')::pg_catalog.name`;
 }
 
-/** Every browsing script starts here, also inside a kept session. */
-const SESSION_SETUP = `\\encoding UTF8
-SET search_path = pg_catalog, pg_temp;
-SET standard_conforming_strings = on;
-SET default_transaction_read_only = on;
+/**
+ * Every browsing script starts here, also inside a kept session: the connection was opened with
+ * the same settings (and client encoding UTF8); stating them again costs one round trip.
+ */
+const SESSION_SETUP = `SET search_path = pg_catalog, pg_temp \\; SET standard_conforming_strings = on \\; SET default_transaction_read_only = on;
 \\pset format unaligned
 \\pset tuples_only on`;
 
@@ -96,21 +96,23 @@ export function tableDataSql(query: TableDataQuery): string {
 
   const parts = [
     SESSION_SETUP,
-    // Names this session so that a reader who gives up can cancel its query (cancelBackendSql).
-    `SELECT pg_catalog.format('%s-%s-%s', coalesce(pg_catalog.inet_server_port(), 0), a.pid, pg_catalog.md5(a.backend_start::pg_catalog.text)) AS zsl_backend
-  FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() \\gset
-\\echo @@RESULT backend=:zsl_backend`,
-    `SELECT coalesce((SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                   WHERE n.nspname OPERATOR(pg_catalog.=) ${nameSql(query.schema)} AND c.relname OPERATOR(pg_catalog.=) ${nameSql(query.table)}
-                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}'::pg_catalog."char"[])), 0) AS zsl_rel \\gset
-SELECT ${rel} OPERATOR(pg_catalog.<>) 0 AS zsl_table_exists \\gset
+    // Names this session so that a reader who gives up can cancel its query (cancelBackendSql);
+    // finds the relation, and whether the owner may read it, in the same round trip.
+    `SELECT pg_catalog.format('%s-%s-%s', coalesce(pg_catalog.inet_server_port(), 0), a.pid, pg_catalog.md5(a.backend_start::pg_catalog.text)) AS zsl_backend,
+       coalesce(c.oid, 0) AS zsl_rel, c.oid IS NOT NULL AS zsl_table_exists,
+       coalesce(pg_catalog.has_table_privilege(c.oid, 'SELECT'), false) AS zsl_may_read,
+       pg_catalog.format('%I.%I', ${nameSql(query.schema)}, ${nameSql(query.table)}) AS zsl_relation
+  FROM pg_catalog.pg_stat_activity a
+  LEFT JOIN (pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace)
+         ON n.nspname OPERATOR(pg_catalog.=) ${nameSql(query.schema)} AND c.relname OPERATOR(pg_catalog.=) ${nameSql(query.table)}
+        AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}'::pg_catalog."char"[])
+ WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() \\gset
+\\echo @@RESULT backend=:zsl_backend
 \\if :zsl_table_exists
 \\else
 \\echo @@MISSING table
 \\quit
 \\endif
-SELECT pg_catalog.has_table_privilege(${rel}, 'SELECT') AS zsl_may_read,
-       pg_catalog.format('%I.%I', ${nameSql(query.schema)}, ${nameSql(query.table)}) AS zsl_relation \\gset
 \\if :zsl_may_read
 \\else
 \\echo @@MISSING read-privilege
