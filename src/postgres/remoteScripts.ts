@@ -124,9 +124,11 @@ COMMENT ON ROLE :"zsl_reader" IS ${quoteLiteral(READER_TAG)};
 }
 
 /** Drops a reader role, then any expired leftovers (of connections that died before their drop). */
-const DROP_READER_SQL = `SET search_path = pg_catalog, pg_temp;
-ALTER ROLE :"zsl_reader" NOLOGIN \\; DROP ROLE :"zsl_reader";
-\\set ON_ERROR_STOP 0
+const DROP_READER_SQL = `\\set ON_ERROR_STOP 0
+SET search_path = pg_catalog, pg_temp;
+-- NOLOGIN first: a role its session gave objects to cannot be dropped, but never logs in again.
+ALTER ROLE :"zsl_reader" NOLOGIN;
+DROP ROLE :"zsl_reader";
 SELECT pg_catalog.format('DROP ROLE %I', r.rolname) FROM pg_catalog.pg_roles r
  WHERE pg_catalog.shobj_description(r.oid, 'pg_authid') OPERATOR(pg_catalog.=) ${quoteLiteral(READER_TAG)}
    AND r.rolvaliduntil OPERATOR(pg_catalog.<) pg_catalog.now() \\gexec
@@ -141,8 +143,8 @@ SELECT pg_catalog.format('DROP ROLE %I', r.rolname) FROM pg_catalog.pg_roles r
  * So the command creates a throwaway login role (random name and password, generated on the
  * machine and never leaving it, valid for minutes, one connection) that is a member of the
  * owner, logs in as it over loopback TCP, and drops it when psql ends (in the background, so the
- * answer does not wait for it). Expired leftovers (a dropped connection) go with the next reader. The password reaches psql only through
- * shell builtins and its environment.
+ * answer does not wait for it); expired leftovers (a dropped connection) go with the next drop.
+ * The password reaches psql only through shell builtins and its environment.
  */
 export function psqlAsDatabaseOwnerCommand(dbName: string): string {
   const readerEnv = `PGPASSWORD=$W PGOPTIONS=${quoteShell(`${PINNED_OPTIONS} -cstandard_conforming_strings=on -cdefault_transaction_read_only=on`)} PGCLIENTENCODING=UTF8 PGAPPNAME=zyotra-storage-layer PGCONNECT_TIMEOUT=10 PGSSLMODE=allow`;
