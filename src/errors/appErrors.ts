@@ -47,6 +47,11 @@ export class NotFoundError extends AppError {
   readonly kind = "not-found";
 }
 
+/** Browsing runs with the rights of the database's owner; what those do not allow is refused. */
+export class ReadRefusedError extends AppError {
+  readonly kind = "read-refused";
+}
+
 export class PayloadTooLargeError extends AppError {
   readonly kind = "payload-too-large";
   constructor() {

@@ -12,6 +12,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "machine-access-denied": 403,
   "machine-not-visible": 404,
   "not-found": 404,
+  "read-refused": 403,
   conflict: 409,
   "payload-too-large": 413,
   "unsupported-media-type": 415,

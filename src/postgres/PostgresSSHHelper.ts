@@ -8,12 +8,13 @@ import {
   deployScript,
   dropDatabaseSql,
   reconcileDeploySql,
+  psqlAsDatabaseOwnerCommand,
   psqlAsPostgresCommand,
   roleAndDatabaseSql,
   type RoleAndDatabaseSpec,
 } from "./remoteScripts";
 import { PSQL_SESSION_OUTPUT_MAX_BYTES, runInPsqlSession } from "./psqlSession";
-import { tablesListInDatabaseSql, tablesListSql, type TableDataQuery } from "./tableQueries";
+import { tablesListInDatabaseSql, type TableDataQuery } from "./tableQueries";
 import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
 
 export interface RemoteSettings {
@@ -124,29 +125,31 @@ export class PostgresSSHHelper {
       dbName: spec.createdDatabase ? spec.dbName : undefined,
       dropRole: spec.createdRole ? spec.userName : undefined,
     });
-    await this.runPsql(sql, "rollback", "rolling back the partial deployment");
+    await this.runPsql(sql, spec.dbName, "rollback", "rolling back the partial deployment");
   }
 
   /** Undoes an interrupted deploy: drops only what carries that deploy's tag. */
   async rollbackUnfinished(spec: { dbName: string; userName: string; deployId: number }): Promise<void> {
-    await this.runPsql(reconcileDeploySql(spec), "reconcile", "undoing an interrupted deployment");
+    await this.runPsql(reconcileDeploySql(spec), spec.dbName, "reconcile", "undoing an interrupted deployment");
   }
 
   /** Ends its sessions and drops the database (when named); then the role, when asked to. */
   async dropDatabase(dbName: string | undefined, dropRole?: string): Promise<void> {
-    await this.runPsql(dropDatabaseSql({ dbName, dropRole }), "drop", "dropping the database");
+    // Without a database to drop, the role lives in the cluster a deploy would use.
+    await this.runPsql(dropDatabaseSql({ dbName, dropRole }), dbName ?? "postgres", "drop", "dropping the database");
   }
 
   async getTablesList(dbName: string, schema = "public"): Promise<string[]> {
-    // A kept psql session on this connection first, then one psql straight into the database;
-    // only when both fail does a slower script find out whether the database exists at all.
+    // A kept psql session on this connection first, else a one-shot psql, which also reports
+    // why a session could not be opened (e.g. the database does not exist).
     const script = tablesListInDatabaseSql(schema);
     const timeoutMs = this.settings.commandTimeoutMs;
     let stdout = await runInPsqlSession(this.ssh, dbName, script, timeoutMs);
     if (stdout === undefined) {
-      const direct = await this.ssh.exec(psqlAsPostgresCommand(dbName), { stdin: script, timeoutMs, maxStdoutBytes: TABLES_LIST_MAX_BYTES });
-      stdout =
-        direct.exitCode === 0 ? direct.stdout : await this.runPsql(tablesListSql(dbName, schema), "tables", "listing the tables", TABLES_LIST_MAX_BYTES);
+      const direct = await this.ssh.exec(psqlAsDatabaseOwnerCommand(dbName), { stdin: script, timeoutMs, maxStdoutBytes: TABLES_LIST_MAX_BYTES });
+      const missing = readMarkers(direct.stdout).missing;
+      if (direct.exitCode !== 0 && missing === undefined) throw new RemoteStepError("tables", "PostgreSQL on the machine failed while listing the tables");
+      stdout = direct.stdout;
     }
     throwIfMissing(readMarkers(stdout).missing, { dbName, schema });
     return copyLines(sectionAfter(stdout, "@@ROWS") ?? "").map(unescapeCopyField);
@@ -157,8 +160,9 @@ export class PostgresSSHHelper {
     return openTableData(this.ssh, this.settings.commandTimeoutMs, query, signal);
   }
 
-  private async runPsql(sql: string, step: string, doing: string, maxStdoutBytes?: number): Promise<string> {
-    const result: CommandResult = await this.ssh.exec(psqlAsPostgresCommand(), {
+  /** Runs an administrative script as postgres in the cluster that holds (or would hold) `dbName`. */
+  private async runPsql(sql: string, dbName: string, step: string, doing: string, maxStdoutBytes?: number): Promise<string> {
+    const result: CommandResult = await this.ssh.exec(psqlAsPostgresCommand({ clusterOf: dbName }), {
       stdin: sql,
       timeoutMs: this.settings.commandTimeoutMs,
       maxStdoutBytes,

@@ -14,6 +14,15 @@ export function isValidIdentifier(value: string): boolean {
   return IDENTIFIER_RE.test(value) && Buffer.byteLength(value, "utf8") <= IDENTIFIER_MAX_BYTES;
 }
 
+/**
+ * Names of existing objects we only read (schemas, tables, columns): anything PostgreSQL
+ * accepts, i.e. non-empty, no NUL, at most 63 bytes. They are never put into a script as
+ * text (see nameSql in tableQueries.ts).
+ */
+export function isCatalogName(value: string): boolean {
+  return value.length > 0 && !value.includes("\0") && Buffer.byteLength(value, "utf8") <= IDENTIFIER_MAX_BYTES;
+}
+
 export function isReservedDatabase(name: string): boolean {
   return RESERVED_DATABASES.has(name.toLowerCase());
 }

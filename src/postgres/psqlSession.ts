@@ -3,7 +3,7 @@ import type { ClientChannel } from "ssh2";
 import { RemoteOutputTooLargeError, RemoteTimeoutError } from "../errors/appErrors";
 import type { SSHClient } from "../ssh/SSHClient";
 import { MarkerLineScanner, type MarkerSplit } from "./markerLineScanner";
-import { psqlAsPostgresCommand } from "./remoteScripts";
+import { psqlAsDatabaseOwnerCommand } from "./remoteScripts";
 
 /** Keep a session only for a burst of requests, so it never stands in the way of a DROP DATABASE. */
 export const PSQL_SESSION_IDLE_MS = 5_000;
@@ -11,8 +11,8 @@ export const PSQL_SESSION_IDLE_MS = 5_000;
 export const PSQL_SESSION_OUTPUT_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
- * One psql process (as `postgres`, connected to one database) kept open on a pooled SSH
- * connection and fed script after script through stdin. Starting psql and a server backend
+ * One psql process (in one database, as its owner: psqlAsDatabaseOwnerCommand) kept open on a
+ * pooled SSH connection and fed script after script through stdin. Starting psql and a server backend
  * costs far more than a catalog query, so repeated reads (the portal's tables list) skip it.
  * A session serves one script at a time; any failure closes it, and callers fall back to a
  * one-shot psql.
@@ -130,7 +130,7 @@ export async function runInPsqlSession(ssh: SSHClient, dbName: string, script: s
     sessions.set(ssh, "opening");
     let channel: ClientChannel;
     try {
-      channel = await ssh.openChannel(psqlAsPostgresCommand(dbName));
+      channel = await ssh.openChannel(psqlAsDatabaseOwnerCommand(dbName));
     } catch {
       sessions.delete(ssh);
       return undefined;

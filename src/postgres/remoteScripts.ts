@@ -13,20 +13,158 @@ import { quoteIdent, quoteLiteral, quoteShell } from "./identifiers";
  */
 
 /**
- * Runs a psql script (read from stdin) as the `postgres` superuser through peer authentication.
- * With a single cluster it calls that version's psql binary directly: Debian's `psql` wrapper is
- * a Perl script that costs more than the query itself. With several clusters the wrapper picks
- * the right one. Only shell builtins run before psql.
+ * Every psql session the service opens pins `search_path` at connection start (a client
+ * option outranks `ALTER DATABASE/ROLE ... SET`), so no object of a database's users can be
+ * picked in place of a catalog function or operator; the scripts set it again first thing.
+ * pg_temp comes last: functions and operators are never looked up there anyway.
  */
-export function psqlAsPostgresCommand(database = "postgres"): string {
-  const args = `-X -q -v ON_ERROR_STOP=1 -d ${quoteShell(database)}`;
+const PINNED_OPTIONS = "-csearch_path=pg_catalog,pg_temp";
+
+/** A libpq connection string value: single-quoted, with quotes and backslashes escaped. */
+function conninfoValue(value: string): string {
+  return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+}
+
+function adminConninfo(database = "postgres", options = PINNED_OPTIONS): string {
+  return `dbname=${conninfoValue(database)} options=${conninfoValue(options)}`;
+}
+
+/** Shell: `as_postgres CMD...` runs CMD as the OS user postgres (sudo, or runuser on minimal images). */
+const AS_POSTGRES = 'as_postgres() { if command -v sudo >/dev/null 2>&1; then sudo -n -u postgres -- "$@"; else runuser -u postgres -- "$@"; fi; }';
+
+/**
+ * Shell: PSQL, the newest installed psql binary (any of them talks to every supported server;
+ * Debian's `psql` wrapper is a Perl script that costs more than a catalog query).
+ */
+const PICK_PSQL = 'PSQL=psql; for b in /usr/lib/postgresql/*/bin/psql; do case $b in */8.*|*/9.*) ;; *) [ -x "$b" ] && PSQL=$b ;; esac; done';
+
+/** Shell: prints the port of the cluster a deploy uses: the one on 5432, else the newest. */
+const DEFAULT_CLUSTER_PORT = `zsl_default_port() { pg_lsclusters -h 2>/dev/null | sort -V | awk '$3 == 5432 { p = $3 } { l = $3 } END { print (p ? p : l) }'; }`;
+
+/**
+ * Shell: PORT, the port of the cluster holding database `dbName`. A machine may run several
+ * clusters (on any ports): each running one has a socket in /var/run/postgresql. With one,
+ * that is it; with several, the one that has the database; failing that (a role-only
+ * rollback, a database already gone) the deploy's choice.
+ */
+function findClusterOf(dbName: string): string {
+  const hasDb = `SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) ${quoteLiteral(dbName)})`;
+  return [
+    DEFAULT_CLUSTER_PORT,
+    "zsl_ports=; for s in /var/run/postgresql/.s.PGSQL.*; do p=${s##*.}; case $p in ''|*[!0-9]*) ;; *) zsl_ports=\"$zsl_ports $p\" ;; esac; done",
+    "set -- $zsl_ports; PORT=",
+    'if [ $# -eq 1 ]; then PORT=$1; fi',
+    `if [ $# -gt 1 ]; then for p in "$@"; do if [ "$(as_postgres "$PSQL" -X -qtA -p "$p" -d ${quoteShell(adminConninfo())} -c ${quoteShell(hasDb)} </dev/null 2>/dev/null)" = t ]; then PORT=$p; break; fi; done; fi`,
+    '[ -n "$PORT" ] || PORT=$(zsl_default_port); [ -n "$PORT" ] || PORT=5432',
+  ].join("; ");
+}
+
+/** Where an administrative psql connects: the cluster holding a database, or a known port. */
+export type ClusterTarget = { clusterOf: string } | { port: number };
+
+/**
+ * Runs a psql script (read from stdin) as the `postgres` superuser through peer authentication,
+ * connected to the `postgres` database of the right cluster with `search_path` pinned. Only
+ * for our own administrative scripts: nothing of a user's database is ever read this way.
+ */
+export function psqlAsPostgresCommand(target: ClusterTarget): string {
+  const port = "port" in target ? `PORT=${Math.trunc(target.port)}` : findClusterOf(target.clusterOf);
+  const args = `-X -q -v ON_ERROR_STOP=1 -p "$PORT" -d ${quoteShell(adminConninfo())}`;
   return [
     "cd /tmp 2>/dev/null || cd /",
-    "set -- /etc/postgresql/*/*/postgresql.conf",
-    'PSQL=psql; if [ $# -eq 1 ] && [ -e "$1" ]; then v=${1#/etc/postgresql/}; v=${v%%/*}; [ -x "/usr/lib/postgresql/$v/bin/psql" ] && PSQL="/usr/lib/postgresql/$v/bin/psql"; fi',
-    // sudo is the norm; runuser covers minimal images without sudo.
+    AS_POSTGRES,
+    PICK_PSQL,
+    port,
     `if command -v sudo >/dev/null 2>&1; then exec sudo -n -u postgres -- "$PSQL" ${args}; else exec runuser -u postgres -- "$PSQL" ${args}; fi`,
   ].join("; ");
+}
+
+/** What marks the short-lived roles browsing logs in as (see psqlAsDatabaseOwnerCommand). */
+const READER_TAG = "zyotra-storage-layer reader";
+
+/**
+ * Settings of the administrative session that creates and drops reader roles, given at
+ * connection start (no round trips: under load each costs more than the statement).
+ * Passwords stay out of the server log; losing a throwaway role in a crash is harmless,
+ * waiting for the disk on every browse is not.
+ */
+const READER_ADMIN_OPTIONS = `${PINNED_OPTIONS} -cstandard_conforming_strings=on -clog_statement=none -clog_min_error_statement=panic -clog_min_duration_statement=-1 -cpassword_encryption=scram-sha-256 -csynchronous_commit=off`;
+
+/**
+ * psql script (as postgres): checks the database may be browsed and creates a login role that
+ * is a member of the database's owner. Reports `@@MISSING database` or `@@MISSING safe-owner`
+ * (the owner is a superuser or may run programs or touch files on the server: whatever its
+ * objects do would then escape the database) and stops; `@@READY` otherwise. Three round trips.
+ */
+function readerRoleSql(dbName: string): string {
+  const db = quoteLiteral(dbName);
+  return `SET search_path = pg_catalog, pg_temp;
+SELECT d.oid IS NOT NULL AS zsl_db_exists, coalesce(r.rolname, '') AS zsl_owner,
+       coalesce(r.rolsuper OR EXISTS (SELECT FROM pg_catalog.pg_roles g
+                              WHERE g.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files']::pg_catalog.name[])
+                                AND pg_catalog.pg_has_role(r.oid, g.oid, 'USAGE')), false) AS zsl_owner_unsafe,
+       (pg_catalog.now() OPERATOR(pg_catalog.+) '5 minutes'::pg_catalog.interval)::pg_catalog.text AS zsl_until
+  FROM (SELECT) AS one
+  LEFT JOIN pg_catalog.pg_database d ON d.datname OPERATOR(pg_catalog.=) ${db} AND d.datallowconn
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) d.datdba \\gset
+\\if :zsl_db_exists
+\\else
+\\echo @@MISSING database
+\\quit
+\\endif
+\\if :zsl_owner_unsafe
+\\echo @@MISSING safe-owner
+\\quit
+\\endif
+CREATE ROLE :"zsl_reader" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT 1
+  PASSWORD :'zsl_secret' VALID UNTIL :'zsl_until' IN ROLE :"zsl_owner" \\;
+COMMENT ON ROLE :"zsl_reader" IS ${quoteLiteral(READER_TAG)};
+\\echo @@READY
+`;
+}
+
+/** Drops a reader role, then any expired leftovers (of connections that died before their drop). */
+const DROP_READER_SQL = `\\set ON_ERROR_STOP 0
+SET search_path = pg_catalog, pg_temp;
+-- NOLOGIN first: a role its session gave objects to cannot be dropped, but never logs in again.
+ALTER ROLE :"zsl_reader" NOLOGIN;
+DROP ROLE :"zsl_reader";
+SELECT pg_catalog.format('DROP ROLE %I', r.rolname) FROM pg_catalog.pg_roles r
+ WHERE pg_catalog.shobj_description(r.oid, 'pg_authid') OPERATOR(pg_catalog.=) ${quoteLiteral(READER_TAG)}
+   AND r.rolvaliduntil OPERATOR(pg_catalog.<) pg_catalog.now() \\gexec
+`;
+
+/**
+ * Runs a psql script (read from stdin) in database `dbName` as a non-superuser with the
+ * rights of the database's owner, never as postgres: views, functions and policies in a
+ * user's database run as whoever reads them, and `SET ROLE`/`SET SESSION AUTHORIZATION`
+ * from a superuser session can be undone by the very code they are meant to contain.
+ *
+ * So the command creates a throwaway login role (random name and password, generated on the
+ * machine and never leaving it, valid for minutes, one connection) that is a member of the
+ * owner, logs in as it over loopback TCP, and drops it when psql ends (in the background, so the
+ * answer does not wait for it); expired leftovers (a dropped connection) go with the next drop.
+ * The password reaches psql only through shell builtins and its environment.
+ */
+export function psqlAsDatabaseOwnerCommand(dbName: string): string {
+  const readerEnv = `PGPASSWORD=$W PGOPTIONS=${quoteShell(`${PINNED_OPTIONS} -cstandard_conforming_strings=on -cdefault_transaction_read_only=on`)} PGCLIENTENCODING=UTF8 PGAPPNAME=zyotra-storage-layer PGCONNECT_TIMEOUT=10 PGSSLMODE=allow`;
+  return [
+    "cd /tmp 2>/dev/null || cd /",
+    AS_POSTGRES,
+    PICK_PSQL,
+    findClusterOf(dbName),
+    `zsl_admin() { as_postgres "$PSQL" -X -q -v ON_ERROR_STOP=1 -p "$PORT" -d ${quoteShell(adminConninfo("postgres", READER_ADMIN_OPTIONS))}; }`,
+    // 32 random bytes in hex: 8 name the role, 24 are its password (one process, the rest builtins).
+    "R=zsl_reader_ W= n=0; for h in $(od -An -N32 -tx1 /dev/urandom); do if [ $n -lt 8 ]; then R=$R$h; else W=$W$h; fi; n=$((n + 1)); done",
+    '[ ${#W} -eq 48 ] || exit 1',
+    `zsl_out=$({ printf '\\\\set zsl_reader %s\\n\\\\set zsl_secret %s\\n' "$R" "$W"; printf '%s' ${quoteShell(readerRoleSql(dbName))}; } | zsl_admin) || { printf '%s\\n' "$zsl_out"; exit 1; }`,
+    `case $zsl_out in *@@READY*) ;; *) printf '%s\\n' "$zsl_out"; exit 0 ;; esac`,
+    `${readerEnv} "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$R" -d ${quoteShell(`dbname=${conninfoValue(dbName)}`)}`,
+    "zsl_status=$?",
+    // In the background, holding none of the channel's streams: the answer need not wait for it.
+    `({ printf '\\\\set zsl_reader %s\\n' "$R"; printf '%s' ${quoteShell(DROP_READER_SQL)}; } | zsl_admin) </dev/null >/dev/null 2>&1 &`,
+    "exit $zsl_status",
+  ].join("\n");
 }
 
 /** The command that receives a bash script on stdin (non-root SSH users go through sudo). */
@@ -35,6 +173,8 @@ export function bashScriptCommand(sshUser: string): string {
 }
 
 const SESSION_SAFETY_SQL = [
+  // First thing: no object of a user's can be picked in place of a catalog one (see PINNED_OPTIONS).
+  "SET search_path = pg_catalog, pg_temp;",
   "SET standard_conforming_strings = on;",
   // Keep passwords out of the VPS's server log whatever its logging settings are.
   "SET log_statement = 'none';",
@@ -121,6 +261,11 @@ GRANT ALL PRIVILEGES ON DATABASE ${db} TO ${role};
 `;
 }
 
+/** Ends the other sessions of a database or role; calls and operators qualified (see PINNED_OPTIONS). */
+function terminateSessionsSql(column: "datname" | "usename", name: string): string {
+  return `SELECT pg_catalog.count(pg_catalog.pg_terminate_backend(pid)) AS terminated FROM pg_catalog.pg_stat_activity WHERE ${column} OPERATOR(pg_catalog.=) ${quoteLiteral(name)} AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \\gset`;
+}
+
 /**
  * psql script undoing a deploy that never finished (the service died mid-way): drops the
  * database and the role only if they carry that deploy's tag, i.e. it created them.
@@ -130,15 +275,15 @@ export function reconcileDeploySql({ dbName, userName, deployId }: Omit<RoleAndD
   return (
     [
       SESSION_SAFETY_SQL,
-      `SELECT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = ${quoteLiteral(dbName)} AND shobj_description(d.oid, 'pg_database') = ${tag}) AS zsl_drop_db \\gset`,
+      `SELECT EXISTS (SELECT FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) ${quoteLiteral(dbName)} AND pg_catalog.shobj_description(d.oid, 'pg_database') OPERATOR(pg_catalog.=) ${tag}) AS zsl_drop_db \\gset`,
       "\\if :zsl_drop_db",
       `ALTER DATABASE ${quoteIdent(dbName)} WITH ALLOW_CONNECTIONS false;`,
-      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE datname = ${quoteLiteral(dbName)} AND pid <> pg_backend_pid() \\gset`,
+      terminateSessionsSql("datname", dbName),
       `DROP DATABASE ${quoteIdent(dbName)};`,
       "\\endif",
-      `SELECT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = ${quoteLiteral(userName)} AND shobj_description(r.oid, 'pg_authid') = ${tag}) AS zsl_drop_role \\gset`,
+      `SELECT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) ${quoteLiteral(userName)} AND pg_catalog.shobj_description(r.oid, 'pg_authid') OPERATOR(pg_catalog.=) ${tag}) AS zsl_drop_role \\gset`,
       "\\if :zsl_drop_role",
-      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE usename = ${quoteLiteral(userName)} AND pid <> pg_backend_pid() \\gset`,
+      terminateSessionsSql("usename", userName),
       `DROP ROLE ${quoteIdent(userName)};`,
       "\\endif",
     ].join("\n") + "\n"
@@ -157,17 +302,17 @@ export function dropDatabaseSql({ dbName, dropRole }: DropSpec): string {
   if (dbName) {
     lines.push(
       // Refuse new sessions first so none can slip in between terminate and drop.
-      `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)}) AS zsl_db_exists \\gset`,
+      `SELECT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) ${quoteLiteral(dbName)}) AS zsl_db_exists \\gset`,
       "\\if :zsl_db_exists",
       `ALTER DATABASE ${quoteIdent(dbName)} WITH ALLOW_CONNECTIONS false;`,
-      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE datname = ${quoteLiteral(dbName)} AND pid <> pg_backend_pid() \\gset`,
+      terminateSessionsSql("datname", dbName),
       `DROP DATABASE IF EXISTS ${quoteIdent(dbName)};`,
       "\\endif",
     );
   }
   if (dropRole) {
     lines.push(
-      `SELECT count(pg_terminate_backend(pid)) AS terminated FROM pg_stat_activity WHERE usename = ${quoteLiteral(dropRole)} AND pid <> pg_backend_pid() \\gset`,
+      terminateSessionsSql("usename", dropRole),
       `DROP ROLE IF EXISTS ${quoteIdent(dropRole)};`,
     );
   }
@@ -194,7 +339,7 @@ MARK='# managed by Zyotra Storage Layer'
 step() { printf '@@STEP %s\\n' "$1"; }
 fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
 as_postgres() { if command -v sudo >/dev/null 2>&1; then sudo -n -u postgres -- "$@"; else runuser -u postgres -- "$@"; fi; }
-psql_admin() { as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres "$@"; }
+psql_admin() { as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d ${quoteShell(adminConninfo())} "$@"; }
 backup_once() { [ -e "$1.zyotra.bak" ] || cp -p "$1" "$1.zyotra.bak" || fail "could not back up $1"; }
 
 main() {

@@ -1,10 +1,15 @@
-import { quoteIdent, quoteLiteral } from "./identifiers";
+import { quoteLiteral } from "./identifiers";
 
 /**
- * psql scripts for browsing a database (run as `postgres` through psqlAsPostgresCommand,
- * script on stdin). They print a short head of `@@` marker lines and metadata, then `@@ROWS`,
- * then the rows themselves as COPY output, so a reader can check the head before any row
- * arrives. Marker lines never contain a tab, metadata lines always do (COPY text format).
+ * psql scripts for browsing a database, run in it with the rights of its owner (see
+ * psqlAsDatabaseOwnerCommand), script on stdin. They print a short head of `@@` marker lines
+ * and metadata, then `@@ROWS`, then the rows themselves as COPY output, so a reader can check
+ * the head before any row arrives. Marker lines never contain a tab, metadata lines always do
+ * (COPY text format).
+ *
+ * Names (schema, table, column) may be anything PostgreSQL allows. They never appear as text
+ * in a script: psql would read `:name` or a backslash in them as its own syntax. Each travels
+ * hex-encoded (see nameSql) and is quoted by the server (`format('%I')`) where SQL is built.
  *
  * Browsing only reads: every session is set to read-only transactions.
  */
@@ -18,7 +23,7 @@ export interface TableDataQuery {
   dbName: string;
   schema: string;
   table: string;
-  /** Already checked to be an identifier; the script checks it is a column. */
+  /** Any column name; the script checks it is a column. */
   orderBy?: string;
   descending: boolean;
   /** Rows to print; absent = all of them. */
@@ -31,51 +36,38 @@ export interface TableDataQuery {
   format: "text" | "csv";
 }
 
-function connectOrReportMissing(dbName: string): string {
-  return `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)} AND datallowconn) AS zsl_db_exists \\gset
-\\if :zsl_db_exists
-\\else
-\\echo @@MISSING database
-\\quit
-\\endif
-\\c ${dbName}
-\\encoding UTF8
-SET standard_conforming_strings = on;
-SET default_transaction_read_only = on;`;
+/** A name as an SQL expression of type `name` made of hex digits only: inert to psql and SQL alike. */
+export function nameSql(value: string): string {
+  const hex = Buffer.from(value, "utf8").toString("hex");
+  return `pg_catalog.convert_from(pg_catalog.decode('${hex}', 'hex'), 'UTF8')::pg_catalog.name`;
 }
+
+/**
+ * Every browsing script starts here, also inside a kept session: the connection was opened with
+ * the same settings (and client encoding UTF8); stating them again costs one round trip.
+ */
+const SESSION_SETUP = `SET search_path = pg_catalog, pg_temp \\; SET standard_conforming_strings = on \\; SET default_transaction_read_only = on;
+\\pset format unaligned
+\\pset tuples_only on`;
 
 /**
  * The tables and views of one schema, one name per line after `@@ROWS`. The catalog query
  * matches information_schema.tables (tables, partitioned tables, views, foreign tables) but
- * costs a fraction of it.
+ * costs a fraction of it. No `\\quit`: it also runs inside a kept psql session (psqlSession.ts).
  */
-function tablesOfSchema(schema: string): string {
-  // No \\quit: the same text also runs inside a kept psql session (see psqlSession.ts).
-  return `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${quoteLiteral(schema)}) AS zsl_schema_exists \\gset
+export function tablesListInDatabaseSql(schema = "public"): string {
+  const nsp = nameSql(schema);
+  return `${SESSION_SETUP}
+SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) ${nsp}) AS zsl_schema_exists \\gset
 \\if :zsl_schema_exists
 \\echo @@ROWS
-COPY (SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = ${quoteLiteral(schema)} AND c.relkind IN ('r', 'p', 'v', 'f') ORDER BY c.relname) TO STDOUT;
+COPY (SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+      WHERE n.nspname OPERATOR(pg_catalog.=) ${nsp} AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,f}'::pg_catalog."char"[])
+      ORDER BY c.relname) TO STDOUT;
 \\else
 \\echo @@MISSING schema
 \\endif
 `;
-}
-
-/**
- * psql script for a session already connected to the database: the hot path, one connection.
- * Run with psqlAsPostgresCommand(dbName); when that cannot connect, tablesListSql tells why.
- */
-export function tablesListInDatabaseSql(schema = "public"): string {
-  return `\\encoding UTF8
-SET default_transaction_read_only = on;
-${tablesOfSchema(schema)}`;
-}
-
-/** psql script from the `postgres` database: reports a missing database, else lists the tables. */
-export function tablesListSql(dbName: string, schema = "public"): string {
-  return `${connectOrReportMissing(dbName)}
-${tablesOfSchema(schema)}`;
 }
 
 /**
@@ -94,32 +86,43 @@ ${tablesOfSchema(schema)}`;
  * In text format one row more than `limit` is printed, which tells the reader more exist.
  */
 export function tableDataSql(query: TableDataQuery): string {
-  const relation = `${quoteIdent(query.schema)}.${quoteIdent(query.table)}`;
-  const rel = `${quoteLiteral(relation)}::regclass`;
   const dir = query.descending ? "DESC" : "ASC";
-  const first = query.orderBy === undefined ? "NULL" : quoteLiteral(`${quoteIdent(query.orderBy)} ${dir}`);
+  const first = query.orderBy === undefined ? "NULL::pg_catalog.text" : `pg_catalog.format('%I ${dir}', ${nameSql(query.orderBy)})`;
   const rowsToPrint = query.limit === undefined ? undefined : query.format === "text" ? query.limit + 1 : query.limit;
   const page = `${rowsToPrint === undefined ? "" : ` LIMIT ${rowsToPrint}`}${query.offset > 0 ? ` OFFSET ${query.offset}` : ""}`;
   const copyOptions = query.format === "csv" ? " WITH (FORMAT csv, HEADER)" : "";
+  // The relation's oid, from our own catalog query below: a number, safe to interpolate.
+  const rel = ":zsl_rel::pg_catalog.oid";
 
   const parts = [
-    connectOrReportMissing(query.dbName),
-    // Names this session so that a reader who gives up can cancel its query (cancelBackendSql).
-    `SELECT format('%s-%s', pg_backend_pid(), md5(backend_start::text)) AS zsl_backend FROM pg_stat_activity WHERE pid = pg_backend_pid() \\gset
-\\echo @@RESULT backend=:zsl_backend`,
-    `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = ${quoteLiteral(query.schema)} AND c.relname = ${quoteLiteral(query.table)}
-                  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) AS zsl_table_exists \\gset
+    SESSION_SETUP,
+    // Names this session so that a reader who gives up can cancel its query (cancelBackendSql);
+    // finds the relation, and whether the owner may read it, in the same round trip.
+    `SELECT pg_catalog.format('%s-%s-%s', coalesce(pg_catalog.inet_server_port(), 0), a.pid, pg_catalog.md5(a.backend_start::pg_catalog.text)) AS zsl_backend,
+       coalesce(c.oid, 0) AS zsl_rel, c.oid IS NOT NULL AS zsl_table_exists,
+       coalesce(pg_catalog.has_table_privilege(c.oid, 'SELECT'), false) AS zsl_may_read,
+       pg_catalog.format('%I.%I', ${nameSql(query.schema)}, ${nameSql(query.table)}) AS zsl_relation
+  FROM pg_catalog.pg_stat_activity a
+  LEFT JOIN (pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace)
+         ON n.nspname OPERATOR(pg_catalog.=) ${nameSql(query.schema)} AND c.relname OPERATOR(pg_catalog.=) ${nameSql(query.table)}
+        AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}'::pg_catalog."char"[])
+ WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() \\gset
+\\echo @@RESULT backend=:zsl_backend
 \\if :zsl_table_exists
 \\else
 \\echo @@MISSING table
+\\quit
+\\endif
+\\if :zsl_may_read
+\\else
+\\echo @@MISSING read-privilege
 \\quit
 \\endif`,
   ];
 
   if (query.orderBy !== undefined) {
-    parts.push(`SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ${rel} AND attname = ${quoteLiteral(query.orderBy)}
-                AND attnum > 0 AND NOT attisdropped) AS zsl_column_exists \\gset
+    parts.push(`SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) ${rel} AND attname OPERATOR(pg_catalog.=) ${nameSql(query.orderBy)}
+                AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped) AS zsl_column_exists \\gset
 \\if :zsl_column_exists
 \\else
 \\echo @@MISSING column
@@ -130,31 +133,31 @@ export function tableDataSql(query: TableDataQuery): string {
   // The tie-breaker: primary key columns, else ctid (with tableoid where child tables share
   // ctids). Views and foreign tables have neither; they are read in PostgreSQL's order.
   parts.push(`WITH pk AS (
-  SELECT string_agg(quote_ident(a.attname) || ' ${dir}', ', ' ORDER BY k.ord) AS cols
-    FROM pg_index i
-    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-   WHERE i.indrelid = ${rel} AND i.indisprimary AND k.ord <= i.indnkeyatts
+  SELECT pg_catalog.string_agg(pg_catalog.format('%I ${dir}', a.attname), ', ' ORDER BY k.ord) AS cols
+    FROM pg_catalog.pg_index i
+    CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+   WHERE i.indrelid OPERATOR(pg_catalog.=) ${rel} AND i.indisprimary AND k.ord OPERATOR(pg_catalog.<=) i.indnkeyatts
 ), identity AS (
   SELECT coalesce((SELECT cols FROM pk),
-                  CASE WHEN c.relkind = 'p' OR c.relhassubclass THEN 'tableoid ${dir}, ctid ${dir}'
-                       WHEN c.relkind IN ('r', 'm') THEN 'ctid ${dir}' END) AS cols
-    FROM pg_class c WHERE c.oid = ${rel}
+                  CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'p' OR c.relhassubclass THEN 'tableoid ${dir}, ctid ${dir}'
+                       WHEN c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog."char"[]) THEN 'ctid ${dir}' END) AS cols
+    FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) ${rel}
 ), ordering AS (
-  SELECT concat_ws(', ', ${first}::text, nullif(cols, ${first}::text)) AS cols FROM identity
+  SELECT pg_catalog.concat_ws(', ', ${first}, nullif(cols, ${first})) AS cols FROM identity
 )
-SELECT format('SELECT %s FROM %s%s',
-              (SELECT coalesce(string_agg(quote_ident(attname), ', ' ORDER BY attnum), '')
-                 FROM pg_attribute WHERE attrelid = ${rel} AND attnum > 0 AND NOT attisdropped),
-              ${quoteLiteral(relation)},
-              (SELECT coalesce(' ORDER BY ' || nullif(cols, ''), '') FROM ordering)) AS zsl_select \\gset`);
+SELECT pg_catalog.format('SELECT %s FROM %s%s',
+              (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('%I', attname), ', ' ORDER BY attnum), '')
+                 FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) ${rel} AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped),
+              :'zsl_relation',
+              (SELECT coalesce(' ORDER BY ' OPERATOR(pg_catalog.||) nullif(cols, ''), '') FROM ordering)) AS zsl_select \\gset`);
 
   if (query.orderBy !== undefined) {
     // Types without a default sort order (json, point, ...) fail at planning; find out now,
     // while the caller can still be told so, rather than after the rows have begun.
     parts.push(`\\set ON_ERROR_STOP 0
 \\o /dev/null
-SELECT 'EXPLAIN ' || :'zsl_select' \\gexec
+SELECT 'EXPLAIN ' OPERATOR(pg_catalog.||) :'zsl_select' \\gexec
 \\o
 \\if :ERROR
 \\echo @@MISSING ordering
@@ -164,21 +167,25 @@ SELECT 'EXPLAIN ' || :'zsl_select' \\gexec
   }
 
   if (query.format === "text") {
+    // Type names as the database's users see them (format_type qualifies what is not on the
+    // search_path): everything else in this statement is qualified, so only names resolve there.
     parts.push(`\\echo @@COLUMNS
-COPY (SELECT a.attname, format_type(a.atttypid, a.atttypmod),
+SET search_path = "$user", public;
+COPY (SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
              (WITH RECURSIVE chain(oid, base) AS (
-                SELECT t.oid, t.typbasetype FROM pg_type t WHERE t.oid = a.atttypid
+                SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) a.atttypid
                 UNION ALL
-                SELECT t.oid, t.typbasetype FROM chain JOIN pg_type t ON t.oid = chain.base)
-              SELECT oid FROM chain WHERE base = 0)
-        FROM pg_attribute a
-       WHERE a.attrelid = ${rel} AND a.attnum > 0 AND NOT a.attisdropped
-       ORDER BY a.attnum) TO STDOUT;`);
-    parts.push(estimatedTotalSql(rel, relation));
+                SELECT t.oid, t.typbasetype FROM chain JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) chain.base)
+              SELECT oid FROM chain WHERE base OPERATOR(pg_catalog.=) 0)
+        FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid OPERATOR(pg_catalog.=) ${rel} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+       ORDER BY a.attnum) TO STDOUT;
+SET search_path = pg_catalog, pg_temp;`);
+    parts.push(estimatedTotalSql(rel));
   }
 
   parts.push(`\\echo @@ROWS
-SELECT format('COPY (%s%s) TO STDOUT%s', :'zsl_select', ${quoteLiteral(page)}, ${quoteLiteral(copyOptions)}) \\gexec
+SELECT pg_catalog.format('COPY (%s%s) TO STDOUT%s', :'zsl_select', ${quoteLiteral(page)}, ${quoteLiteral(copyOptions)}) \\gexec
 `);
   return parts.join("\n");
 }
@@ -187,50 +194,58 @@ SELECT format('COPY (%s%s) TO STDOUT%s', :'zsl_select', ${quoteLiteral(page)}, $
  * `@@RESULT total=N`: the catalog's estimate (reltuples) for large tables; an exact count
  * when that is cheap (few rows, or never analysed but small on disk); a 1 % block sample
  * for large tables without statistics; empty for views and foreign tables, where counting
- * could run an arbitrarily expensive query.
+ * could run an arbitrarily expensive query. Counting is a statement built by the server
+ * (`\\gexec`) whose single output line, unaligned and without headers, is the marker.
  */
-function estimatedTotalSql(rel: string, relation: string): string {
+function estimatedTotalSql(rel: string): string {
   return `WITH RECURSIVE tree(oid) AS (
-  SELECT ${rel}::oid
+  SELECT ${rel}
   UNION ALL
-  SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid
+  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.oid
 )
-SELECT bool_or(c.oid = ${rel} AND c.relkind IN ('v', 'f')) AS zsl_no_stats,
-       coalesce(sum(c.reltuples) FILTER (WHERE c.reltuples > 0 AND c.relkind IN ('r', 'm')), 0)::bigint AS zsl_reltuples,
-       coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE c.relkind IN ('r', 'm')), 0) AS zsl_bytes
-  FROM tree JOIN pg_class c ON c.oid = tree.oid \\gset
+SELECT pg_catalog.bool_or(c.oid OPERATOR(pg_catalog.=) ${rel} AND c.relkind OPERATOR(pg_catalog.=) ANY ('{v,f}'::pg_catalog."char"[])) AS zsl_no_stats,
+       coalesce(pg_catalog.sum(c.reltuples) FILTER (WHERE c.reltuples OPERATOR(pg_catalog.>) 0 AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog."char"[])), 0)::pg_catalog.int8 AS zsl_reltuples,
+       coalesce(pg_catalog.sum(pg_catalog.pg_relation_size(c.oid)) FILTER (WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog."char"[])), 0) AS zsl_bytes
+  FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid \\gset
 \\if :zsl_no_stats
 \\echo @@RESULT total=
 \\else
-SELECT :zsl_reltuples >= ${ESTIMATE_FROM_ROWS} AS zsl_use_stats, :zsl_bytes <= ${EXACT_COUNT_MAX_BYTES} AS zsl_count_all \\gset
+SELECT :zsl_reltuples OPERATOR(pg_catalog.>=) ${ESTIMATE_FROM_ROWS} AS zsl_use_stats, :zsl_bytes OPERATOR(pg_catalog.<=) ${EXACT_COUNT_MAX_BYTES} AS zsl_count_all \\gset
 \\if :zsl_use_stats
 \\echo @@RESULT total=:zsl_reltuples
 \\elif :zsl_count_all
-SELECT count(*) AS zsl_total FROM ${relation} \\gset
-\\echo @@RESULT total=:zsl_total
+SELECT pg_catalog.format('SELECT ''@@RESULT total='' OPERATOR(pg_catalog.||) pg_catalog.count(*) FROM %s', :'zsl_relation') \\gexec
 \\else
-SELECT count(*) * 100 AS zsl_total FROM ${relation} TABLESAMPLE SYSTEM (1) \\gset
-\\echo @@RESULT total=:zsl_total
+SELECT pg_catalog.format('SELECT ''@@RESULT total='' OPERATOR(pg_catalog.||) pg_catalog.count(*) OPERATOR(pg_catalog.*) 100 FROM %s TABLESAMPLE SYSTEM (1)', :'zsl_relation') \\gexec
 \\endif
 \\endif`;
 }
 
-/** A session as printed in `@@RESULT backend=`: its pid and a hash of its start time. */
-const BACKEND_ID = /^(\d{1,10})-([0-9a-f]{32})$/;
+/** A session as printed in `@@RESULT backend=`: its server's port, its pid and a hash of its start time. */
+const BACKEND_ID = /^(\d{1,5})-(\d{1,10})-([0-9a-f]{32})$/;
 
 export function isBackendId(value: string): boolean {
   return BACKEND_ID.test(value);
 }
 
+/** The port of the cluster a browsing session runs in, where its query must be cancelled. */
+export function backendPort(backendId: string): number {
+  const match = BACKEND_ID.exec(backendId);
+  if (!match) throw new Error("not a backend id");
+  return Number(match[1]);
+}
+
 /**
- * psql script: cancels the running query of one browsing session. sshd does not pass
- * signals on and a remote psql waiting for its first row never notices a closed channel,
- * so without this a given-up query on a big table would run on. The start time guards
- * against the pid having been reused by another session since.
+ * psql script (as postgres, see psqlAsPostgresCommand): cancels the running query of one
+ * browsing session. sshd does not pass signals on and a remote psql waiting for its first row
+ * never notices a closed channel, so without this a given-up query on a big table would run on.
+ * The start time guards against the pid having been reused by another session since.
  */
 export function cancelBackendSql(backendId: string): string {
   const match = BACKEND_ID.exec(backendId);
   if (!match) throw new Error("not a backend id");
-  return `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = ${match[1]} AND md5(backend_start::text) = ${quoteLiteral(match[2] ?? "")};
+  return `SET search_path = pg_catalog, pg_temp;
+SELECT pg_catalog.pg_cancel_backend(pid) FROM pg_catalog.pg_stat_activity
+ WHERE pid OPERATOR(pg_catalog.=) ${match[2]} AND pg_catalog.md5(backend_start::pg_catalog.text) OPERATOR(pg_catalog.=) ${quoteLiteral(match[3] ?? "")};
 `;
 }

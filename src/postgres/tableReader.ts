@@ -1,10 +1,10 @@
-import { InvalidRequestError, NotFoundError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
+import { InvalidRequestError, NotFoundError, ReadRefusedError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
 import type { SSHClient } from "../ssh/SSHClient";
 import type { StreamedCommand } from "../ssh/streamedCommand";
-import { psqlAsPostgresCommand } from "./remoteScripts";
+import { psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand } from "./remoteScripts";
 import { awaitFirstRows, readScriptHead } from "./scriptStream";
 import { parseTableHead } from "./tableHead";
-import { cancelBackendSql, tableDataSql, type TableDataQuery } from "./tableQueries";
+import { backendPort, cancelBackendSql, tableDataSql, type TableDataQuery } from "./tableQueries";
 import type { ColumnSpec } from "./tableValues";
 
 /**
@@ -32,7 +32,7 @@ const EXIT_GRACE_MS = 50;
  * (the HTTP request's) stops the remote query if the client leaves before that.
  */
 export async function openTableData(ssh: SSHClient, timeoutMs: number, query: TableDataQuery, signal?: AbortSignal): Promise<OpenedTableData> {
-  const command = await ssh.execStream(psqlAsPostgresCommand(), { stdin: tableDataSql(query), timeoutMs });
+  const command = await ssh.execStream(psqlAsDatabaseOwnerCommand(query.dbName), { stdin: tableDataSql(query), timeoutMs });
   const finish = () => expectSuccess(command);
   let backendId: string | undefined;
   let stopping: Promise<void> | undefined;
@@ -98,7 +98,7 @@ async function stopCommand(ssh: SSHClient, timeoutMs: number, command: StreamedC
   );
   const cancel = async () => {
     if (backendId === undefined || (await Promise.race([gone, Bun.sleep(EXIT_GRACE_MS).then(() => false)]))) return;
-    await ssh.exec(psqlAsPostgresCommand(), { stdin: cancelBackendSql(backendId), timeoutMs }).catch(() => undefined);
+    await ssh.exec(psqlAsPostgresCommand({ port: backendPort(backendId) }), { stdin: cancelBackendSql(backendId), timeoutMs }).catch(() => undefined);
   };
   try {
     await Promise.race([Promise.all([cancel(), gone]), bound]);
@@ -123,6 +123,10 @@ export function throwIfMissing(missing: string | undefined, where: { dbName: str
       throw new InvalidRequestError(`orderBy: ${table} has no column ${where.orderBy ?? ""}`);
     case "ordering":
       throw new InvalidRequestError(`orderBy: the values of ${where.orderBy ?? ""} have no sort order`);
+    case "read-privilege":
+      throw new ReadRefusedError(`The owner of ${where.dbName} may not read ${table}`);
+    case "safe-owner":
+      throw new ReadRefusedError(`${where.dbName} belongs to a role with superuser or server file rights; it is not browsed`);
     default:
       throw new RemoteStepError("table-data", `PostgreSQL on the machine reported something missing: ${missing}`);
   }

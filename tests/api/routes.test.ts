@@ -168,10 +168,22 @@ describe("request validation (400, nothing touched)", () => {
 
   test("table routes validate identifiers", async () => {
     const base = { databaseName: "shop", vpsId: machineOf7, vpsIp: "10.99.0.2", username: "shop_user" };
-    for (const body of [{ ...base, databaseName: "x;y" }, { ...base, databaseName: undefined }, { ...base, username: "a b" }]) {
+    for (const body of [{ ...base, databaseName: "x;y" }, { ...base, databaseName: undefined }, { ...base, username: "a b" }, { ...base, schema: "é".repeat(32) }, { ...base, schema: "" }]) {
       expect((await app.request("POST", "/get-tables-list", { userId: 7, body })).status).toBe(400);
     }
-    for (const body of [{ ...base, tableName: 'x"; DROP TABLE y; --' }, { ...base, tableName: undefined }, { ...base, tableName: "t", username: undefined }]) {
+    // Table, schema and column names may be anything the catalog holds: only empty, NUL and over 63 bytes are refused.
+    const overlong = "é".repeat(32);
+    const refused = [
+      { ...base, tableName: undefined },
+      { ...base, tableName: "t", username: undefined },
+      { ...base, tableName: "" },
+      { ...base, tableName: "a\u0000b" },
+      { ...base, tableName: overlong },
+      { ...base, tableName: "t", schema: overlong },
+      { ...base, tableName: "t", orderBy: "" },
+      { ...base, tableName: "t", orderBy: "x\u0000" },
+    ];
+    for (const body of refused) {
       expect((await app.request("POST", "/get-table-data", { userId: 7, body })).status).toBe(400);
     }
   });

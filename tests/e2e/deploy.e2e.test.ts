@@ -205,8 +205,10 @@ describe("deploy on a machine without PostgreSQL", () => {
 
       const reset = Bun.spawnSync(["bun", "src/cli/resetHostKey.ts", "--machine", String(machineId)], { env: { ...process.env, STORAGE_LAYER_DATABASE_URL: dbs.metadata.url } });
       expect(reset.exitCode).toBe(0);
+      // Browsing a database owned by the postgres superuser is refused: a 403 from the machine.
       const list = await second.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "postgres", vpsId: machineId, vpsIp: vps.ip } });
-      expect(list.status).toBe(200);
+      expect(list.status).toBe(403);
+      expect(String(list.body.message)).toContain("superuser");
       expect((await dbs.drizzleDb.select().from(machine_host_keys))[0]?.fingerprint).toBe(pinned?.fingerprint ?? "");
     } finally {
       await second.stop();

@@ -14,7 +14,7 @@ let dbs: TestDatabases;
 let machineId = 0;
 
 const tablesList = (app: RunningTestApp, vpsId = machineId) =>
-  app.request("POST", "/get-tables-list", { userId: 5, body: { databaseName: "postgres", vpsId, vpsIp: vps.ip } });
+  app.request("POST", "/get-tables-list", { userId: 5, body: { databaseName: "pool", vpsId, vpsIp: vps.ip } });
 
 async function sessionsSettleAt(expected: number): Promise<number> {
   let count = -1;
@@ -46,6 +46,8 @@ beforeAll(async () => {
   vps = await startSandboxVps({ postgres: "running" });
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   machineId = await dbs.addMachine({ ip: vps.ip, ownerId: 5, rootPassword: vps.rootPassword });
+  // Browsing runs with the rights of a database's owner, so the database browsed is not postgres's.
+  await vps.exec(`cd /tmp && sudo -u postgres psql -X -q -c "CREATE ROLE pool_owner" -c "CREATE DATABASE pool OWNER pool_owner"`);
 }, 120_000);
 
 afterAll(async () => {
@@ -73,7 +75,7 @@ describe("SSH session pool", () => {
 
   test("repeated tables lists share one kept psql session, which goes away after a short idle", async () => {
     const app = startTestApp({ store: dbs.store, registry: dbs.registry });
-    const keptBackends = () => psqlOnVps(vps, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND pid <> pg_backend_pid()");
+    const keptBackends = () => psqlOnVps(vps, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'zyotra-storage-layer' AND pid <> pg_backend_pid()");
     try {
       for (let i = 0; i < 3; i++) expect((await tablesList(app)).status).toBe(200);
       expect(await keptBackends()).toBe("1");

@@ -288,9 +288,9 @@ describe("refusals", () => {
       { limit: "ten" },
       { offset: -1 },
       { order: "up" },
-      { orderBy: 'id"; DROP TABLE ties; --' },
+      { orderBy: "id\u0000" },
       { orderBy: "" },
-      { schema: "bad-schema" },
+      { schema: "é".repeat(32) },
       { format: "xml" },
     ];
     for (const extra of bad) {
@@ -298,7 +298,7 @@ describe("refusals", () => {
       expect({ extra, status: response.status }).toEqual({ extra, status: 400 });
       expect(typeof response.body.message).toBe("string");
     }
-    const badList = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: "x y" } });
+    const badList = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: "x\u0000y" } });
     expect(badList.status).toBe(400);
   });
 
@@ -349,7 +349,7 @@ describe("CSV export", () => {
     const response = await rawTableData({ tableName: "everything", format: "csv" });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("text/csv; charset=utf-8");
-    expect(response.headers.get("content-disposition")).toBe('attachment; filename="everything.csv"');
+    expect(response.headers.get("content-disposition")).toBe(`attachment; filename="everything.csv"; filename*=UTF-8''everything.csv`);
     const text = await response.text();
     const parsed = Papa.parse<string[]>(text.replace(/\n$/, ""), { header: false, dynamicTyping: false, newline: "\n" });
     expect(parsed.errors).toEqual([]);

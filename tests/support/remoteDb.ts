@@ -1,8 +1,8 @@
 import pg from "pg";
 
 /** A direct login to a deployed database over TCP, as a portal user would make it. */
-export async function connectAs(host: string, user: string, password: string, database: string): Promise<pg.Client> {
-  const client = new pg.Client({ host, port: 5432, user, password, database, connectionTimeoutMillis: 5_000 });
+export async function connectAs(host: string, user: string, password: string, database: string, port = 5432): Promise<pg.Client> {
+  const client = new pg.Client({ host, port, user, password, database, connectionTimeoutMillis: 5_000 });
   client.on("error", () => undefined);
   await client.connect();
   return client;

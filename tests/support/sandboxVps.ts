@@ -44,6 +44,11 @@ export interface SandboxOptions {
   rootPassword?: string;
   /** An OpenSSH public key line root may log in with (public-key login is off without it). */
   authorizedKey?: string;
+  /**
+   * The PostgreSQL 15 clusters of a "stopped" or "running" VPS, created in this order.
+   * Default: one cluster `main` on 5432.
+   */
+  clusters?: Array<{ name: string; port: number }>;
 }
 
 export interface CommandOutput {
@@ -404,6 +409,7 @@ function spawnVps(name: string, root: string, options: Required<SandboxOptions>)
         "ip", "netns", "exec", name,
         "unshare", "--mount", "--ipc", "--propagation", "private", "--",
         join(SCRIPT_DIR, "setup.sh"), root, options.postgres, options.systemd ? "1" : "0",
+        options.clusters.map(({ name, port }) => `${name}:${port}`).join(","),
       ],
       { stdin: "ignore", stdout: logFd, stderr: logFd, env: baseEnv() },
     );
@@ -673,7 +679,11 @@ export async function startSandboxVps(options: SandboxOptions): Promise<SandboxV
     systemd: options.systemd ?? false,
     rootPassword: options.rootPassword ?? randomBytes(18).toString("base64url"),
     authorizedKey: options.authorizedKey ?? "",
+    clusters: options.clusters ?? [{ name: "main", port: 5432 }],
   };
+  for (const { name, port } of resolved.clusters) {
+    if (!/^[a-z][a-z0-9_]*$/.test(name) || !Number.isInteger(port) || port < 1024 || port > 65535) throw new Error(`bad sandbox cluster ${name}:${port}`);
+  }
   installExitHooks();
   const name = newName();
   const root = join(TEMP_BASE, name);

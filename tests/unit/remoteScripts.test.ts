@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { bashScriptCommand, deployScript, dropDatabaseSql, psqlAsPostgresCommand, roleAndDatabaseSql } from "../../src/postgres/remoteScripts";
+import { bashScriptCommand, deployScript, dropDatabaseSql, psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand, roleAndDatabaseSql } from "../../src/postgres/remoteScripts";
 
 const hostilePassword = `p'a"s$s\`w\\o%rd\n;DROP ROLE x;--ü✓`;
 
@@ -30,9 +30,14 @@ describe("remote scripts", () => {
   test("commands carry no secrets and only fixed text", () => {
     expect(bashScriptCommand("root")).toBe("bash -s");
     expect(bashScriptCommand("deploy")).toBe("sudo -n bash -s");
-    expect(psqlAsPostgresCommand()).toContain("exec sudo -n -u postgres -- \"$PSQL\" -X -q -v ON_ERROR_STOP=1 -d 'postgres'");
-    const syntax = Bun.spawnSync(["bash", "-n", "-c", psqlAsPostgresCommand("shop")]);
-    expect(syntax.exitCode).toBe(0);
+    expect(psqlAsPostgresCommand({ port: 5433 })).toContain('"$PSQL" -X -q -v ON_ERROR_STOP=1 -p "$PORT" -d');
+    expect(psqlAsPostgresCommand({ port: 5433 })).toContain("options=");
+    expect(psqlAsPostgresCommand({ port: 5433 })).toContain("-csearch_path=pg_catalog,pg_temp");
+    for (const command of [psqlAsPostgresCommand({ port: 5433 }), psqlAsPostgresCommand({ clusterOf: "shop" }), psqlAsDatabaseOwnerCommand("shop")]) {
+      const syntax = Bun.spawnSync(["sh", "-n", "-c", command]);
+      expect(syntax.stderr.toString()).toBe("");
+      expect(syntax.exitCode).toBe(0);
+    }
   });
 
   test("the role SQL decides every refusal before its first change, and reuses a role only when told", () => {
@@ -51,6 +56,10 @@ describe("remote scripts", () => {
     expect(both).toContain('DROP DATABASE IF EXISTS "shop";');
     expect(both).toContain('DROP ROLE IF EXISTS "shop_user";');
     expect(dropDatabaseSql({ dropRole: "u" })).not.toContain("DROP DATABASE");
+    // Superuser scripts pin search_path before anything else and qualify what they call.
+    expect(both.startsWith("SET search_path = pg_catalog, pg_temp;\n")).toBe(true);
+    expect(both).toContain("pg_catalog.count(pg_catalog.pg_terminate_backend(pid))");
+    expect(both).not.toMatch(/[^.]count\(/);
   });
 
 });

@@ -26,7 +26,8 @@ describe("script head", () => {
     ]);
     expect(parseTableHead(["@@COLUMNS", "a\\tb\\nc\ttext\t25", "@@RESULT total="]).columns[0]?.name).toBe("a\tb\nc");
     expect(parseTableHead(["@@RESULT total="]).estimatedTotal).toBeNull();
-    expect(parseTableHead(["@@RESULT backend=123-0123456789abcdef0123456789abcdef"]).backendId).toBe("123-0123456789abcdef0123456789abcdef");
+    expect(parseTableHead(["@@RESULT backend=5433-123-0123456789abcdef0123456789abcdef"]).backendId).toBe("5433-123-0123456789abcdef0123456789abcdef");
+    expect(parseTableHead(["@@RESULT backend=123-0123456789abcdef0123456789abcdef"]).backendId).toBeUndefined();
     expect(parseTableHead(["@@RESULT backend=123; DROP"]).backendId).toBeUndefined();
     expect(parseTableHead(["@@MISSING column"]).missing).toBe("column");
   });

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { csvRowsFormat, jsonRowsFormat } from "../../src/features/tables/tableFormats";
+import { csvDisposition } from "../../src/features/tables/csvDisposition";
 import { toTableRead } from "../../src/features/tables/tableRequest";
-import { tableDataSql, tablesListSql } from "../../src/postgres/tableQueries";
+import { isCatalogName } from "../../src/postgres/identifiers";
+import { nameSql, tableDataSql, tablesListInDatabaseSql } from "../../src/postgres/tableQueries";
 
 describe("table requests", () => {
   test("JSON without limit is capped; CSV without limit is the whole table", () => {
@@ -27,20 +29,38 @@ describe("table requests", () => {
 
   test("browsing scripts check what they use and fetch limit + 1 rows for JSON", () => {
     const base = { dbName: "shop", schema: "public", table: "orders", descending: false, offset: 0 } as const;
-    expect(tablesListSql("shop", "sales")).toContain("\\echo @@MISSING schema");
-    expect(tablesListSql("shop")).toContain("\\echo @@MISSING database");
+    expect(tablesListInDatabaseSql("sales")).toContain("\\echo @@MISSING schema");
     const text = tableDataSql({ ...base, limit: 10, format: "text", orderBy: "total", descending: true, offset: 20 });
     expect(text).toContain("\\echo @@MISSING table");
     expect(text).toContain("\\echo @@MISSING column");
     expect(text).toContain("\\echo @@MISSING ordering");
-    expect(text).toContain(`'"public"."orders"'::regclass`);
+    expect(text).toContain(nameSql("orders"));
     expect(text).toContain("' LIMIT 11 OFFSET 20'");
-    expect(text).toContain(`'"total" DESC'`);
+    expect(text).toContain(`pg_catalog.format('%I DESC', ${nameSql("total")})`);
     expect(text).toContain("SET default_transaction_read_only = on;");
     const csv = tableDataSql({ ...base, format: "csv" });
     expect(csv).not.toContain("@@MISSING column");
     expect(csv).not.toContain("@@COLUMNS");
     expect(csv).not.toContain("LIMIT");
     expect(csv).toContain("WITH (FORMAT csv, HEADER)");
+  });
+
+  test("names of schemas, tables and columns never appear as text in a script", () => {
+    const hostile = { schema: "s:'zsl_select'", table: "x\\! touch /tmp/p", orderBy: 'c"; \\gexec' };
+    const script = tableDataSql({ dbName: "shop", ...hostile, descending: false, offset: 0, format: "text" });
+    for (const name of Object.values(hostile)) expect(script).not.toContain(name);
+    expect(script).not.toContain("touch");
+    expect(script).toContain(nameSql(hostile.table));
+    expect(tablesListInDatabaseSql(hostile.schema)).not.toContain("zsl_select'");
+  });
+
+  test("catalog names: 1 to 63 bytes, no NUL; CSV file names survive any table name", () => {
+    expect(["my-table", "with space", "a.b", "naïve", "x\\!", ":zsl", "q'\"", "é".repeat(31)].every(isCatalogName)).toBe(true);
+    expect(["", "a\u0000b", "é".repeat(32), "a".repeat(64)].some(isCatalogName)).toBe(false);
+    expect(csvDisposition("orders")).toBe(`attachment; filename="orders.csv"; filename*=UTF-8''orders.csv`);
+    const odd = csvDisposition('naïve "x"\r\nSet-Cookie: a=b');
+    expect(odd).not.toMatch(/[\r\n]/);
+    expect(odd.startsWith('attachment; filename="na_ve__x___Set-Cookie__a_b.csv"; filename*=UTF-8\'\'')).toBe(true);
+    expect(decodeURIComponent(odd.split("UTF-8''")[1] ?? "")).toBe('naïve "x"\r\nSet-Cookie: a=b.csv');
   });
 });

@@ -1,4 +1,15 @@
+import { InvalidRequestError } from "../../errors/appErrors";
+import { IDENTIFIER_MAX_BYTES, isCatalogName } from "../../postgres/identifiers";
 import type { TableDataQuery } from "../../postgres/tableQueries";
+
+/** Checked before anything else happens: names of existing objects, as PostgreSQL allows them. */
+export function requireCatalogNames(names: Record<string, string | undefined>): void {
+  for (const [field, value] of Object.entries(names)) {
+    if (value !== undefined && !isCatalogName(value)) {
+      throw new InvalidRequestError(`${field} must be the name of an existing object: 1 to ${IDENTIFIER_MAX_BYTES} bytes, no NUL`);
+    }
+  }
+}
 
 /** The optional paging and format fields of a table-data request, as validated by the model. */
 export interface TableReadOptions {

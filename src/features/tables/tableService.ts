@@ -38,7 +38,7 @@ export interface TableReadResult {
   body: ReadableStream<Uint8Array>;
 }
 
-/** Read-only browsing of a database on the caller's machine, as the machine's postgres superuser. */
+/** Read-only browsing of a database on the caller's machine, with the rights of the database's owner (see psqlAsDatabaseOwnerCommand). */
 export function createTableService(deps: TableServiceDeps) {
   async function targetFor(actor: Actor, action: "list-tables" | "read-table", where: MachineDatabase) {
     let machine: MachineRecord;

@@ -6,6 +6,8 @@ import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { TableService } from "./tableService";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
+import { csvDisposition } from "./csvDisposition";
+import { requireCatalogNames } from "./tableRequest";
 import { TableDataBody, TablePage, TablesList, TablesListBody } from "./tables.model";
 
 export function tablesController(service: TableService, accessTokenSecret: string, limits: RateLimitSettings) {
@@ -15,6 +17,7 @@ export function tablesController(service: TableService, accessTokenSecret: strin
     .post(
       "/get-tables-list",
       async ({ body, userId, request, server }) => {
+        requireCatalogNames({ schema: body.schema });
         const data = await service.listTables(actorOf(userId, request, server), { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
         return { status: 200 as const, data, message: "Tables list fetched successfully" };
       },
@@ -30,11 +33,12 @@ export function tablesController(service: TableService, accessTokenSecret: strin
         try {
           const where = { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName };
           const { tableName, schema, limit, offset, orderBy, order, format, csvSafe } = body;
+          requireCatalogNames({ tableName, schema, orderBy });
           const result = await service.readTable(actorOf(userId, request, server), where, tableName, { schema, limit, offset, orderBy, order, format, csvSafe }, request.signal);
           // Streamed: the status and headers are final here, errors found later cut the body short.
           const headers: Record<string, string> =
             result.format === "csv"
-              ? { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${tableName}.csv"` }
+              ? { "content-type": "text/csv; charset=utf-8", "content-disposition": csvDisposition(tableName) }
               : { "content-type": "application/json; charset=utf-8" };
           return new Response(result.body, { headers });
         } catch (error) {

@@ -1,5 +1,18 @@
 import { t } from "elysia";
 import { identifier, machineId, machineIp } from "../../http/commonModels";
+import { IDENTIFIER_MAX_BYTES } from "../../postgres/identifiers";
+
+/**
+ * A schema, table or column name as the catalog has it. The byte limit is checked by
+ * requireCatalogNames (tableRequest.ts), since a schema can only count characters.
+ */
+const catalogName = (field: string) =>
+  t.String({
+    minLength: 1,
+    maxLength: IDENTIFIER_MAX_BYTES,
+    pattern: "^[^\\u0000]+$",
+    error: `${field} must be the name of an existing object: 1 to ${IDENTIFIER_MAX_BYTES} bytes, no NUL`,
+  });
 
 /** The most rows one JSON page or CSV download may ask for. */
 export const MAX_PAGE_ROWS = 100_000;
@@ -8,21 +21,21 @@ export const TablesListBody = t.Object({
   databaseName: identifier("databaseName"),
   vpsId: machineId,
   vpsIp: machineIp,
-  // Kept for the portal's contract; browsing runs as the machine's postgres superuser.
+  // Kept for the portal's contract; browsing runs with the rights of the database's owner.
   username: t.Optional(identifier("username")),
-  schema: t.Optional(identifier("schema")),
+  schema: t.Optional(catalogName("schema")),
 });
 
 export const TableDataBody = t.Object({
   databaseName: identifier("databaseName"),
   vpsId: machineId,
   vpsIp: machineIp,
-  tableName: identifier("tableName"),
+  tableName: catalogName("tableName"),
   username: identifier("username"),
-  schema: t.Optional(identifier("schema")),
+  schema: t.Optional(catalogName("schema")),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_PAGE_ROWS, error: `limit must be a whole number from 1 to ${MAX_PAGE_ROWS}` })),
   offset: t.Optional(t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, error: "offset must be a whole number of at least 0" })),
-  orderBy: t.Optional(identifier("orderBy")),
+  orderBy: t.Optional(catalogName("orderBy")),
   order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { error: 'order must be "asc" or "desc"' })),
   format: t.Optional(t.Union([t.Literal("json"), t.Literal("csv")], { error: 'format must be "json" or "csv"' })),
   csvSafe: t.Optional(t.Boolean({ error: "csvSafe must be true or false" })),

@@ -4,15 +4,17 @@
 # It turns this process's view of the machine into a throwaway "VPS" and then
 # becomes sshd, so the sshd pid is the anchor every later nsenter uses.
 #
-# Usage: setup.sh ROOT POSTGRES_STATE SYSTEMD
+# Usage: setup.sh ROOT POSTGRES_STATE SYSTEMD [CLUSTERS]
 #   ROOT            host temp dir prepared by sandboxVps.ts
 #   POSTGRES_STATE  absent | no-cluster | stopped | running
 #   SYSTEMD         1 to pretend systemd is the init system, 0 otherwise
+#   CLUSTERS        NAME:PORT[,NAME:PORT...] of the 15/NAME clusters (default main:5432)
 set -euo pipefail
 
 root=$1
 pg_state=$2
 systemd=$3
+clusters=${4:-main:5432}
 
 log() { printf 'zsl-setup: %s\n' "$*" >&2; }
 
@@ -80,13 +82,12 @@ case "$pg_state" in
     mount -t tmpfs -o mode=755,size=1m zsl-no-postgres /usr/lib/postgresql
     ;;
   no-cluster) ;;
-  stopped)
-    log "creating cluster 15/main"
-    pg_createcluster 15 main >&2
-    ;;
-  running)
-    log "creating and starting cluster 15/main"
-    pg_createcluster 15 main --start >&2
+  stopped | running)
+    for cluster in ${clusters//,/ }; do
+      log "creating cluster 15/${cluster%%:*} on port ${cluster##*:} ($pg_state)"
+      if [ "$pg_state" = running ]; then start=--start; else start=; fi
+      pg_createcluster 15 "${cluster%%:*}" -p "${cluster##*:}" $start >&2
+    done
     ;;
   *)
     log "unknown postgres state: $pg_state"
