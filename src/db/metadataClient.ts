@@ -18,7 +18,7 @@ export function openMetadataDatabase(url: string, options: { max?: number; state
   const client = new SQL({
     url,
     max: options.max ?? 10,
-    connectionTimeout: 5,
+    connectionTimeout: 2,
     idleTimeout: 60,
     connection: { statement_timeout: statementTimeoutMs, idle_in_transaction_session_timeout: statementTimeoutMs },
   });

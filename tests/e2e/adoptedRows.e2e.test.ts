@@ -30,10 +30,11 @@ const where = (databaseName: string) => ({ databaseName, vpsId: MACHINE_ID, vpsI
 beforeAll(async () => {
   await removeStaleSandboxes();
   vps = await startSandboxVps({ postgres: "running" });
+  // The user's own tables are the user's: browsing reads with the owner's rights, never a superuser's.
   for (const sql of ["CREATE USER MyUser WITH PASSWORD 'legacy-pw';", "CREATE DATABASE MyApp OWNER MyUser;", "GRANT ALL PRIVILEGES ON DATABASE MyApp TO MyUser;", "CREATE DATABASE MyShop OWNER MyUser;"]) {
     expect((await asPreviousImplementation(sql)).exitCode).toBe(0);
   }
-  expect((await asPreviousImplementation("CREATE TABLE Orders (id integer, item text); INSERT INTO Orders VALUES (1, 'tea');", "myapp")).exitCode).toBe(0);
+  expect((await asPreviousImplementation("SET ROLE MyUser; CREATE TABLE Orders (id integer, item text); INSERT INTO Orders VALUES (1, 'tea');", "myapp")).exitCode).toBe(0);
 
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY, {
     beforeMigrate: async (metadata) => {

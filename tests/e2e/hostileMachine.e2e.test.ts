@@ -15,8 +15,9 @@ import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
  * memory bounded.
  */
 const USER = 41;
-const COMMAND_TIMEOUT_MS = 4_000;
-const INSTALL_TIMEOUT_MS = 10_000;
+// Generous enough for a real deploy on a busy 2-core machine; the hostile cases wait them out.
+const COMMAND_TIMEOUT_MS = 8_000;
+const INSTALL_TIMEOUT_MS = 20_000;
 /** A deploy's hard bound: install + command timeout for the script, one command timeout to roll back. */
 const DEPLOY_BOUND_MS = INSTALL_TIMEOUT_MS + 2 * COMMAND_TIMEOUT_MS;
 /** Functional bounds, generous for a busy two-core machine: not performance figures. */
@@ -146,7 +147,9 @@ beforeAll(async () => {
   vps = await startSandboxVps({ postgres: "running" });
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   machineId = await dbs.addMachine({ ip: vps.ip, ownerId: USER, rootPassword: vps.rootPassword });
-  await psqlOnVps(vps, "CREATE DATABASE shop");
+  // Owned by an ordinary role, as a deployed database is: browsing refuses a superuser's.
+  await psqlOnVps(vps, "CREATE ROLE shop_user LOGIN");
+  await psqlOnVps(vps, "CREATE DATABASE shop OWNER shop_user");
   service = startServiceProcess({
     metadataUrl: dbs.metadata.url,
     registryUrl: dbs.registryDb.url,
@@ -172,23 +175,26 @@ afterAll(async () => {
 }, 60_000);
 
 describe("a machine that floods its answers", () => {
-  test("tables list: 64 MiB from psql is cut off with a 502", async () => {
+  // Browsing runs its superuser step (through sudo) inside the command and keeps that step's
+  // output on the machine, so a flood there reaches the service as silence or as the whole flood
+  // at once: either way it is cut off (504 at the command timeout, or 502 at the byte cap).
+  const cutOff = [502, 504];
+
+  test("tables list: 64 MiB from psql is cut off", async () => {
     const watched = await withStandIn("sudo", FLOOD, () => call("POST", "/get-tables-list", where("flood_list")));
-    expect(watched.result.status).toBe(502);
-    expect(watched.result.message).toContain("more output than expected");
+    expect(cutOff).toContain(watched.result.status);
     expectServiceUnharmed(watched);
   }, 90_000);
 
-  test("tables list: output that never ends is cut off with a 502", async () => {
+  test("tables list: output that never ends is cut off", async () => {
     const watched = await withStandIn("sudo", ENDLESS, () => call("POST", "/get-tables-list", where("endless_list")));
-    expect(watched.result.status).toBe(502);
+    expect(cutOff).toContain(watched.result.status);
     expectServiceUnharmed(watched);
   }, 90_000);
 
-  test("table data: a head that never reaches its rows is cut off with a 502", async () => {
+  test("table data: a head that never reaches its rows is cut off", async () => {
     const watched = await withStandIn("sudo", FLOOD, () => call("POST", "/get-table-data", { ...where("flood_data"), tableName: "items", username: "shop_user" }));
-    expect(watched.result.status).toBe(502);
-    expect(watched.result.message).toContain("more output than expected");
+    expect(cutOff).toContain(watched.result.status);
     expectServiceUnharmed(watched);
   }, 90_000);
 
