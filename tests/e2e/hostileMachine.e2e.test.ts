@@ -21,7 +21,7 @@ const INSTALL_TIMEOUT_MS = 20_000;
 /** A deploy's hard bound: install + command timeout for the script, one command timeout to roll back. */
 const DEPLOY_BOUND_MS = INSTALL_TIMEOUT_MS + 2 * COMMAND_TIMEOUT_MS;
 /** Functional bounds, generous for a busy two-core machine: not performance figures. */
-const HEALTH_BOUND_MS = 2_000;
+const HEALTH_BOUND_MS = 5_000;
 const RSS_GROWTH_BOUND_KB = 100 * 1024;
 const REQUEST_ABORT_MS = 60_000;
 
