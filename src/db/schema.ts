@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { boolean, index, integer, pgTable, primaryKey, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
 
 /**
@@ -27,7 +28,8 @@ export const deployed_db = pgTable(
     // One database name per machine and address: the database-level guard against concurrent
     // duplicate deploys. Not per address alone: when an address moves to another tenant's
     // machine, the old tenant's rows for it are stale and must not block (or meet) the new one's.
-    uniqueIndex("deployed_db_vps_id_host_db_name_key").on(table.vpsId, table.host, table.dbName),
+    // Per engine too: a MySQL and a PostgreSQL database of one name live in different servers.
+    uniqueIndex("deployed_db_vps_id_host_engine_db_name_key").on(table.vpsId, table.host, sql`(lower(${table.dbType}) = 'mysql')`, table.dbName),
     index("deployed_db_user_id_id_idx").on(table.userId, table.id),
   ],
 );

@@ -29,7 +29,7 @@ export interface ReconcileResult {
  */
 export async function reconcileUnfinishedDeploys(deps: ReconcileDeps, staleBefore: Date): Promise<ReconcileResult> {
   const result: ReconcileResult = { rolledBack: 0, failed: 0 };
-  for (const row of await deps.store.listStaleDeploying(staleBefore)) {
+  for (const row of await deps.store.listStaleDeploying(staleBefore, "postgres")) {
     const actor = { userId: row.userId, requestId: `reconcile-${row.id}` };
     const event = { action: "deploy" as const, machineId: row.vpsId, host: row.host, dbName: row.dbName };
     try {

@@ -1,7 +1,7 @@
 import type { Actor, AuditTrail } from "../../db/auditTrail";
 import type { DeployedDbStore } from "../../db/deployedDbStore";
 import { foldUnquotedName, namesOnMachine } from "../../db/recordedNames";
-import { MachineAccessDeniedError } from "../../errors/appErrors";
+import { InvalidRequestError, MachineAccessDeniedError } from "../../errors/appErrors";
 import type { MachineRecord } from "../../machines/machineRegistry";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
@@ -61,7 +61,11 @@ export function createTableService(deps: TableServiceDeps) {
    */
   async function databaseOnMachine(actor: Actor, machine: MachineRecord, databaseName: string): Promise<string> {
     if (foldUnquotedName(databaseName) === databaseName) return databaseName;
-    const row = await deps.store.findByName({ userId: actor.userId, vpsId: machine.id, host: machine.ip }, databaseName);
+    const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip };
+    const row = await deps.store.findByName({ ...scope, engine: "postgres" }, databaseName);
+    if (!row && (await deps.store.findByName({ ...scope, engine: "mysql" }, databaseName))) {
+      throw new InvalidRequestError("This is a MySQL database: browse it with the MySQL routes");
+    }
     return row ? namesOnMachine(row).dbName : databaseName;
   }
 
