@@ -8,6 +8,9 @@ import type { DeployedDbStore } from "./db/deployedDbStore";
 import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
 import { healthController } from "./features/health/health.controller";
+import { createMySqlProbe, type MySqlProbe } from "./engines/mysql/mysqlProbe";
+import { mysqlController } from "./features/mysql/mysql.controller";
+import { createMySqlService } from "./features/mysql/mysql.service";
 import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { apiDocs } from "./http/apiDocs";
@@ -33,6 +36,8 @@ export interface AppDependencies {
   sessions: SshSessions;
   /** Defaults to a real TCP login with `pg`. */
   probe?: DatabaseProbe;
+  /** Defaults to a real TCP login with `mysql2`. */
+  mysqlProbe?: MySqlProbe;
   /** Rows in a table-data answer without `limit`; defaults to DEFAULT_TABLE_DATA_MAX_ROWS. */
   tableDataMaxRows?: number;
   clock?: () => Date;
@@ -46,7 +51,7 @@ export function createApp(deps: AppDependencies) {
   const login = { user: deps.ssh.user, port: deps.ssh.port };
   const remote = { sshUser: deps.ssh.user, commandTimeoutMs: deps.ssh.commandTimeoutMs, installTimeoutMs: deps.ssh.installTimeoutMs };
 
-  const databases = createDatabaseService({
+  const shared = {
     store: deps.store,
     audit: deps.audit ?? noAudit,
     registry: deps.registry,
@@ -55,10 +60,12 @@ export function createApp(deps: AppDependencies) {
     encryptionKey: deps.encryptionKey,
     login,
     remote,
+    // One per service instance: PostgreSQL and MySQL deploys to one machine take turns.
     hostLocks: new KeyedMutex(),
-    probe: deps.probe ?? createPgProbe(deps.ssh.connectTimeoutMs),
     logger,
-  });
+  };
+  const databases = createDatabaseService({ ...shared, probe: deps.probe ?? createPgProbe(deps.ssh.connectTimeoutMs) });
+  const mysql = createMySqlService({ ...shared, probe: deps.mysqlProbe ?? createMySqlProbe(deps.ssh.connectTimeoutMs) });
   const tables = createTableService({
     registry: deps.registry,
     store: deps.store,
@@ -91,7 +98,8 @@ export function createApp(deps: AppDependencies) {
       ]),
     )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
-    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits));
+    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
+    .use(mysqlController(mysql, deps.accessTokenSecret, deps.rateLimits));
 }
 
 export type App = ReturnType<typeof createApp>;

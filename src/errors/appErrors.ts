@@ -122,7 +122,7 @@ export class HostKeyMismatchError extends AppError {
 export class DeployRefusedError extends AppError {
   readonly kind = "deploy-refused";
   constructor(
-    readonly reason: "privileged-role" | "foreign-role" | "foreign-database" | "unknown",
+    readonly reason: "privileged-role" | "foreign-role" | "foreign-database" | "privileged-user" | "foreign-user" | "unknown",
     names: { dbName: string; userName: string },
   ) {
     super(DEPLOY_REFUSED_MESSAGES[reason](names));
@@ -135,5 +135,9 @@ const DEPLOY_REFUSED_MESSAGES: Record<DeployRefusedError["reason"], (names: { db
   "foreign-role": ({ userName }) =>
     `Role ${userName} already exists on the machine and was not created by this service for your databases there; nothing was changed, choose another user name`,
   "foreign-database": ({ dbName }) => `Database ${dbName} already exists on the machine and was not created by this service; nothing was changed`,
+  "privileged-user": ({ userName }) =>
+    `MySQL user ${userName} already exists on the machine with global or grant privileges; nothing was changed, choose another user name`,
+  "foreign-user": ({ userName }) =>
+    `MySQL user ${userName} already exists on the machine and was not created by this service for your databases there; nothing was changed, choose another user name`,
   unknown: () => "The machine refused the deployment; nothing was changed",
 };

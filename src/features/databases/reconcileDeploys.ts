@@ -50,5 +50,12 @@ export async function reconcileUnfinishedDeploys(deps: ReconcileDeps, staleBefor
       result.failed++;
     }
   }
+  // A MySQL deploy leaves no tag to recognise what it created: never guess, hand it to a human.
+  for (const row of await deps.store.listStaleDeploying(staleBefore, "mysql")) {
+    await deps.store.markFailed(row.id).catch(() => undefined);
+    await deps.audit.record({ userId: row.userId, requestId: `reconcile-${row.id}` }, { action: "deploy", machineId: row.vpsId, host: row.host, dbName: row.dbName, outcome: "failure", detail: "mysql deploy interrupted; marked failed" });
+    deps.logger.error("deploy.reconciled", { id: row.id, host: row.host, outcome: "marked-failed", engine: "mysql" });
+    result.failed++;
+  }
   return result;
 }

@@ -56,16 +56,16 @@ export function createTableService(deps: TableServiceDeps) {
 
   /**
    * The requested database as named on the machine: a row adopted from the previous
-   * implementation names it as typed, PostgreSQL folded it. Names without capitals fold to
-   * themselves, so only those cost a lookup.
+   * implementation names it as typed, PostgreSQL folded it. A name recorded only as a MySQL
+   * database is refused: these routes would read a PostgreSQL database of that name.
    */
   async function databaseOnMachine(actor: Actor, machine: MachineRecord, databaseName: string): Promise<string> {
-    if (foldUnquotedName(databaseName) === databaseName) return databaseName;
     const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip };
+    const mysqlRow = await deps.store.findByName({ ...scope, engine: "mysql" }, databaseName);
+    // Names without capitals fold to themselves: only those with capitals, or a MySQL namesake, cost a second lookup.
+    if (!mysqlRow && foldUnquotedName(databaseName) === databaseName) return databaseName;
     const row = await deps.store.findByName({ ...scope, engine: "postgres" }, databaseName);
-    if (!row && (await deps.store.findByName({ ...scope, engine: "mysql" }, databaseName))) {
-      throw new InvalidRequestError("This is a MySQL database: browse it with the MySQL routes");
-    }
+    if (!row && mysqlRow) throw new InvalidRequestError("This is a MySQL database: browse it with the MySQL routes");
     return row ? namesOnMachine(row).dbName : databaseName;
   }
 
