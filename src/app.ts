@@ -11,6 +11,7 @@ import { healthController } from "./features/health/health.controller";
 import { createMySqlProbe, type MySqlProbe } from "./engines/mysql/mysqlProbe";
 import { mysqlController } from "./features/mysql/mysql.controller";
 import { createMySqlService } from "./features/mysql/mysql.service";
+import { createMySqlBrowsingService } from "./features/mysql/mysqlBrowsing.service";
 import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { apiDocs } from "./http/apiDocs";
@@ -66,6 +67,7 @@ export function createApp(deps: AppDependencies) {
   };
   const databases = createDatabaseService({ ...shared, probe: deps.probe ?? createPgProbe(deps.ssh.connectTimeoutMs) });
   const mysql = createMySqlService({ ...shared, probe: deps.mysqlProbe ?? createMySqlProbe(deps.ssh.connectTimeoutMs) });
+  const mysqlBrowsing = createMySqlBrowsingService({ ...shared, maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS });
   const tables = createTableService({
     registry: deps.registry,
     store: deps.store,
@@ -99,7 +101,7 @@ export function createApp(deps: AppDependencies) {
     )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
     .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
-    .use(mysqlController(mysql, deps.accessTokenSecret, deps.rateLimits));
+    .use(mysqlController(mysql, mysqlBrowsing, deps.accessTokenSecret, deps.rateLimits));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -142,6 +142,23 @@ export class SSHClient {
   }
 
   /**
+   * A TCP connection opened by the machine itself to host:port as it sees them (ssh
+   * `direct-tcpip`), e.g. to its local MySQL: nothing has to be reachable from outside.
+   */
+  forwardTcp(host: string, port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
+        return;
+      }
+      this.client.forwardOut("127.0.0.1", 0, host, port, (error, channel) => {
+        if (error) reject(new MachineUnreachableError(`${this.options.host} refused a forwarded connection to ${host}:${port}`));
+        else resolve(channel);
+      });
+    });
+  }
+
+  /**
    * Starts a command whose stdout is consumed as it arrives (large outputs in bounded memory).
    * Resolves once the channel is open; see StreamedCommand for the rest.
    */

@@ -3,11 +3,45 @@ import { checkAuth } from "../../auth/checkAuth";
 import { actorOf } from "../../http/actor";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
-import { DeleteMySqlBody, DeleteMySqlResponse, DeployMySqlBody, DeployMySqlResponse } from "./mysql.model";
+import { DeleteMySqlBody, DeleteMySqlResponse, DeployMySqlBody, DeployMySqlResponse, MySqlTableDataBody, MySqlTablePage, MySqlTablesList, MySqlTablesListBody } from "./mysql.model";
 import type { MySqlService } from "./mysql.service";
+import type { MySqlBrowsingService } from "./mysqlBrowsing.service";
 
-export function mysqlController(service: MySqlService, accessTokenSecret: string, limits: RateLimitSettings) {
-  return new Elysia()
+export function mysqlController(service: MySqlService, browsing: MySqlBrowsingService, accessTokenSecret: string, limits: RateLimitSettings) {
+  const reads = new Elysia()
+    .use(checkAuth(accessTokenSecret))
+    .use(userRateLimit(limits.windowMs, limits.userReads, "reads"))
+    .post(
+      "/get-mysql-table-list",
+      async ({ body, userId, request, server }) => ({ status: "success" as const, data: await browsing.listTables(actorOf(userId, request, server), body) }),
+      {
+        body: MySqlTablesListBody,
+        response: { 200: MySqlTablesList, ...errorBodies([...AUTHENTICATED_ERRORS, 404, 415, 500, 502, 504]) },
+        detail: { tags: ["mysql"], summary: "Tables and views of a recorded MySQL database, read as its own user" },
+      },
+    )
+    .post(
+      "/get-mysql-table-data",
+      async ({ body, userId, request, server }) => {
+        const result = await browsing.readTable(actorOf(userId, request, server), body);
+        // A Response either way (as for PostgreSQL's table data); the e2e tests pin the JSON shape.
+        if (result.format === "json") return new Response(JSON.stringify(result.page), { headers: { "content-type": "application/json; charset=utf-8" } });
+        // Streamed: the status and headers are final here, errors found later cut the body short.
+        return new Response(result.body, {
+          headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${body.tableName}.csv"` },
+        });
+      },
+      {
+        body: MySqlTableDataBody,
+        response: { 200: MySqlTablePage, ...errorBodies([...AUTHENTICATED_ERRORS, 404, 415, 500, 502, 504]) },
+        detail: {
+          tags: ["mysql"],
+          summary: "One page of a MySQL table's rows as JSON, or the rows as a CSV download (format: csv)",
+          responses: { 200: { description: "JSON page, or with format csv a text/csv attachment" } },
+        },
+      },
+    );
+  const writes = new Elysia()
     .use(checkAuth(accessTokenSecret))
     .use(userRateLimit(limits.windowMs, limits.userWrites, "writes"))
     .post(
@@ -43,4 +77,5 @@ export function mysqlController(service: MySqlService, accessTokenSecret: string
         detail: { tags: ["mysql"], summary: "Drop the caller's recorded MySQL database of that name (and its user unless another recorded database uses it)" },
       },
     );
+  return new Elysia().use(writes).use(reads);
 }

@@ -58,3 +58,69 @@ export const DeleteMySqlResponse = t.Object(
   { status: t.Literal("success"), message: t.String() },
   { description: "The database is dropped (and its user, unless another recorded database uses it)", examples: [{ status: "success", message: "Database deleted successfully" }] },
 );
+
+/** The most rows one JSON page or CSV download may ask for (as for PostgreSQL). */
+export const MYSQL_MAX_PAGE_ROWS = 100_000;
+
+const databaseName = mysqlName("databaseName", MYSQL_DATABASE_MAX_CHARS);
+
+// username and password are kept for the portal's contract: reads log in as the recorded user.
+export const MySqlTablesListBody = t.Object({
+  databaseName,
+  vpsId: machineId,
+  vpsIp: machineIp,
+  username: t.Optional(t.String({ maxLength: 200 })),
+  password: t.Optional(t.String({ maxLength: 1024 })),
+});
+
+export const MySqlTableDataBody = t.Object({
+  databaseName,
+  vpsId: machineId,
+  vpsIp: machineIp,
+  tableName: mysqlName("tableName", MYSQL_DATABASE_MAX_CHARS),
+  username: t.Optional(t.String({ maxLength: 200 })),
+  password: t.Optional(t.String({ maxLength: 1024 })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: MYSQL_MAX_PAGE_ROWS, error: `limit must be a whole number from 1 to ${MYSQL_MAX_PAGE_ROWS}` })),
+  offset: t.Optional(t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, error: "offset must be a whole number of at least 0" })),
+  orderBy: t.Optional(mysqlName("orderBy", MYSQL_DATABASE_MAX_CHARS)),
+  order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { error: 'order must be "asc" or "desc"' })),
+  format: t.Optional(t.Union([t.Literal("json"), t.Literal("csv")], { error: 'format must be "json" or "csv"' })),
+});
+
+export const MySqlTablesList = t.Object(
+  { status: t.Literal("success"), data: t.Array(t.Object({ name: t.String(), size: t.Optional(t.Integer({ description: "Data and index bytes (base tables only)" })) })) },
+  { description: "Tables and views of the database, by name", examples: [{ status: "success", data: [{ name: "customers", size: 16384 }, { name: "recent_orders" }] }] },
+);
+
+const MySqlCellModel = t.Union([t.Null(), t.Number(), t.String()], {
+  description: "null only for SQL NULL; numbers for TINYINT…INT, YEAR, FLOAT, DOUBLE; BIGINT and DECIMAL as digits; dates, times and JSON as MySQL prints them; binary as 0x-hex",
+});
+
+export const MySqlTablePage = t.Object(
+  {
+    status: t.Literal("success"),
+    columns: t.Array(t.Object({ name: t.String(), type: t.String() })),
+    limit: t.Integer(),
+    offset: t.Integer(),
+    estimatedTotal: t.Union([t.Integer(), t.Null()]),
+    data: t.Array(t.Record(t.String(), MySqlCellModel)),
+    truncated: t.Boolean(),
+  },
+  {
+    description: "One page of rows (format json); with format csv a text/csv download instead",
+    examples: [
+      {
+        status: "success",
+        columns: [
+          { name: "id", type: "bigint(20)" },
+          { name: "name", type: "varchar(50)" },
+        ],
+        limit: 10000,
+        offset: 0,
+        estimatedTotal: 1,
+        data: [{ id: "1", name: "Ann" }],
+        truncated: false,
+      },
+    ],
+  },
+);
