@@ -1,13 +1,16 @@
 import { cors } from "@elysiajs/cors";
 import { Elysia } from "elysia";
-import { DEFAULT_TABLE_DATA_MAX_ROWS, type SshSettings } from "./config/env";
+import { DEFAULT_QUERY_SETTINGS, DEFAULT_TABLE_DATA_MAX_ROWS, type QuerySettings, type SshSettings } from "./config/env";
 import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
 import { noAudit, type AuditTrail } from "./db/auditTrail";
 import type { DeployedDbStore } from "./db/deployedDbStore";
 import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
+import { createSqlConnectionPool } from "./engines/postgres/sqlConnections";
 import { healthController } from "./features/health/health.controller";
+import { queryController } from "./features/query/query.controller";
+import { createQueryService } from "./features/query/query.service";
 import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { apiDocs } from "./http/apiDocs";
@@ -35,6 +38,8 @@ export interface AppDependencies {
   probe?: DatabaseProbe;
   /** Rows in a table-data answer without `limit`; defaults to DEFAULT_TABLE_DATA_MAX_ROWS. */
   tableDataMaxRows?: number;
+  /** The SQL editor's bounds; defaults to DEFAULT_QUERY_SETTINGS. */
+  query?: QuerySettings;
   clock?: () => Date;
   logger?: Logger;
 }
@@ -70,6 +75,20 @@ export function createApp(deps: AppDependencies) {
     maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
   });
 
+  const querySettings = deps.query ?? DEFAULT_QUERY_SETTINGS;
+  const query = createQueryService({
+    registry: deps.registry,
+    store: deps.store,
+    audit: deps.audit ?? noAudit,
+    secretBox: createSecretBox(deps.encryptionKey, 1_000),
+    encryptionKey: deps.encryptionKey,
+    login,
+    connections: createSqlConnectionPool({ sessions: deps.sessions, remote, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2 }),
+    statementTimeoutMs: querySettings.statementTimeoutMs,
+    maxRows: querySettings.maxRows,
+    maxBytes: 64 * 1024 * 1024,
+  });
+
   return new Elysia()
     .use(requestLog(logger))
     .use(errorResponses(logger))
@@ -91,7 +110,8 @@ export function createApp(deps: AppDependencies) {
       ]),
     )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
-    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits));
+    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
+    .use(queryController(query, deps.accessTokenSecret, deps.rateLimits));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -90,7 +90,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   });
   closers.push(() => sessions.closeAll());
   const audit = createAuditTrail(wiring.metadata, logger);
-  const app = createApp({ ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows });
+  const app = createApp({ ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows, query: config.query });
   // Bun closes requests idle for 10 s by default; remote reads may legitimately take longer
   // (deploys and deletes lift the limit per request, bounded by their SSH timeouts).
   app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024, idleTimeout: 120 });

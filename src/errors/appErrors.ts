@@ -137,3 +137,19 @@ const DEPLOY_REFUSED_MESSAGES: Record<DeployRefusedError["reason"], (names: { db
   "foreign-database": ({ dbName }) => `Database ${dbName} already exists on the machine and was not created by this service; nothing was changed`,
   unknown: () => "The machine refused the deployment; nothing was changed",
 };
+
+/**
+ * PostgreSQL refused a statement of the user's own SQL: the user must see their mistake.
+ * `position` is 1-based in the whole submitted text, `statement` the 1-based statement index.
+ */
+export class SqlStatementError extends AppError {
+  readonly kind = "sql-error";
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly statement: number,
+    readonly position?: number,
+  ) {
+    super(message);
+  }
+}

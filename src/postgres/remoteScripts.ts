@@ -305,3 +305,26 @@ EOF_SETTINGS
 main </dev/null
 `;
 }
+
+/**
+ * Finds the port of the running cluster that holds `dbName` (a machine may run several
+ * clusters, on any port): prints `@@RESULT port=<n>`, or `@@MISSING database` when no running
+ * cluster has it. Sent as a bash script over stdin; the name is a validated identifier.
+ */
+export function databasePortScript(dbName: string): string {
+  const probe = quoteShell(`SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)}`);
+  return `set -u
+export LC_ALL=C
+cd /tmp 2>/dev/null || cd /
+as_postgres() { if command -v sudo >/dev/null 2>&1; then sudo -n -u postgres -- "$@"; else runuser -u postgres -- "$@"; fi; }
+clusters=$(pg_lsclusters -h 2>/dev/null) || clusters=
+while read -r ver name port status rest; do
+  case "$status" in online*) ;; *) continue ;; esac
+  found=$(as_postgres "/usr/lib/postgresql/$ver/bin/psql" -X -q -tA -p "$port" -d postgres -c ${probe} 2>/dev/null </dev/null)
+  if [ "$found" = 1 ]; then printf '@@RESULT port=%s\\n' "$port"; exit 0; fi
+done <<EOF_CLUSTERS
+$clusters
+EOF_CLUSTERS
+printf '@@MISSING database\\n'
+`;
+}
