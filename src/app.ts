@@ -1,6 +1,10 @@
 import { cors } from "@elysiajs/cors";
 import { Elysia } from "elysia";
-import { DEFAULT_QUERY_SETTINGS, DEFAULT_TABLE_DATA_MAX_ROWS, type QuerySettings, type SshSettings } from "./config/env";
+import { DEFAULT_BACKUP_CONFIG, DEFAULT_QUERY_SETTINGS, DEFAULT_TABLE_DATA_MAX_ROWS, type BackupConfig, type QuerySettings, type SshSettings } from "./config/env";
+import type { BackupStore } from "./db/backupStore";
+import { postgresBackupEngine } from "./engines/postgres/postgresBackups";
+import { backupsController } from "./features/backups/backups.controller";
+import { createBackupService } from "./features/backups/backups.service";
 import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
 import { noAudit, type AuditTrail } from "./db/auditTrail";
@@ -40,8 +44,29 @@ export interface AppDependencies {
   tableDataMaxRows?: number;
   /** The SQL editor's bounds; defaults to DEFAULT_QUERY_SETTINGS. */
   query?: QuerySettings;
+  /** Backup records; without them the backup routes are not served. */
+  backups?: BackupStore;
+  backupConfig?: BackupConfig;
   clock?: () => Date;
   logger?: Logger;
+}
+
+/** The backup feature of an app with these dependencies (the server also uses it at start-up). */
+export function backupServiceFor(deps: AppDependencies, backups: BackupStore) {
+  const config = deps.backupConfig ?? DEFAULT_BACKUP_CONFIG;
+  return createBackupService({
+    registry: deps.registry,
+    databases: deps.store,
+    backups,
+    audit: deps.audit ?? noAudit,
+    sessions: deps.sessions,
+    encryptionKey: deps.encryptionKey,
+    login: { user: deps.ssh.user, port: deps.ssh.port },
+    engine: postgresBackupEngine(deps.ssh.user),
+    settings: { retention: config.retention, answerWithinMs: config.answerWithinMs, dumpTimeoutMs: config.dumpTimeoutMs, commandTimeoutMs: deps.ssh.commandTimeoutMs },
+    logger: deps.logger ?? silentLogger,
+    clock: deps.clock ?? (() => new Date()),
+  });
 }
 
 /** Builds a complete, independent service instance from its dependencies (no globals). */
@@ -111,7 +136,8 @@ export function createApp(deps: AppDependencies) {
     )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
     .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
-    .use(queryController(query, deps.accessTokenSecret, deps.rateLimits));
+    .use(queryController(query, deps.accessTokenSecret, deps.rateLimits))
+    .use(deps.backups ? backupsController(backupServiceFor(deps, deps.backups), deps.accessTokenSecret, deps.rateLimits) : new Elysia());
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -25,6 +25,18 @@ export interface QuerySettings {
   maxRows: number;
 }
 
+/** Backups (POST /backup-postgres-db and /backups). */
+export interface BackupConfig {
+  /** Newest done backups kept per database. */
+  retention: number;
+  /** A dump still running after this long is answered `running` and finishes in the background. */
+  answerWithinMs: number;
+  /** The longest one dump or restore may take. */
+  dumpTimeoutMs: number;
+}
+
+export const DEFAULT_BACKUP_CONFIG: BackupConfig = { retention: 7, answerWithinMs: 60_000, dumpTimeoutMs: 6 * 3_600_000 };
+
 export const DEFAULT_QUERY_SETTINGS: QuerySettings = { statementTimeoutMs: 30_000, maxRows: 10_000 };
 
 export interface SshSettings {
@@ -53,6 +65,7 @@ export interface AppConfig {
   ssh: SshSettings;
   tableDataMaxRows: number;
   query: QuerySettings;
+  backups: BackupConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -152,6 +165,11 @@ export function loadConfig(env: Env): AppConfig {
     query: {
       statementTimeoutMs: readInt(env, "QUERY_STATEMENT_TIMEOUT_MS", DEFAULT_QUERY_SETTINGS.statementTimeoutMs, 100, 3_600_000),
       maxRows: readInt(env, "QUERY_MAX_ROWS", DEFAULT_QUERY_SETTINGS.maxRows, 1, 100_000),
+    },
+    backups: {
+      retention: readInt(env, "BACKUP_RETENTION", DEFAULT_BACKUP_CONFIG.retention, 1, 1_000),
+      answerWithinMs: readInt(env, "BACKUP_ANSWER_WITHIN_MS", DEFAULT_BACKUP_CONFIG.answerWithinMs, 0, 3_600_000),
+      dumpTimeoutMs: readInt(env, "BACKUP_TIMEOUT_MS", DEFAULT_BACKUP_CONFIG.dumpTimeoutMs, 1_000, 7 * 24 * 3_600_000),
     },
   };
 }

@@ -3,7 +3,7 @@ import type { Actor, AuditTrail } from "../../db/auditTrail";
 import type { DeployedDbStore } from "../../db/deployedDbStore";
 import { namesOnMachine } from "../../db/recordedNames";
 import { DEPLOY_STATUS, type DeployedDbRow } from "../../db/schema";
-import { ConflictError, InvalidRequestError, MachineAccessDeniedError, MachineUnreachableError, NotFoundError, RemoteTimeoutError, SqlStatementError } from "../../errors/appErrors";
+import { ConflictError, InvalidRequestError, MachineAccessDeniedError, MachineUnreachableError, RemoteTimeoutError, SqlStatementError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -11,6 +11,7 @@ import type { SqlConnection, SqlConnectionPool } from "../../engines/postgres/sq
 import { statementIndexAt } from "../../engines/postgres/statementIndex";
 import { SqlTextRun, type SqlTextOutcome, type StatementResult } from "../../engines/postgres/sqlTextRun";
 import type { RunQueryBody } from "./query.model";
+import { resolveDatabaseRow } from "./resolveDatabaseRow";
 
 export interface QueryServiceDeps {
   registry: MachineRegistry;
@@ -46,25 +47,7 @@ export interface QueryAnswer extends StatementAnswer {
 const TIMEOUT_GRACE_MS = 1_000;
 const QUERY_CANCELED = "57014";
 
-const isPostgresRow = (row: DeployedDbRow) => /^postgres(ql)?$/i.test(row.dbType);
 const milliseconds = (ms: number) => `${Math.round(ms)} ms`;
-
-/**
- * The portal lower-cases the name it sends: the caller's own PostgreSQL rows on that machine,
- * exact name first, then case-insensitively; two rows differing only in case are ambiguous.
- */
-export function resolveDatabaseRow(rows: DeployedDbRow[], databaseName: string): DeployedDbRow {
-  const candidates = rows.filter(isPostgresRow);
-  const exact = candidates.find((row) => row.dbName === databaseName);
-  if (exact) return exact;
-  const folded = candidates.filter((row) => row.dbName.toLowerCase() === databaseName.toLowerCase());
-  if (folded.length > 1) {
-    throw new InvalidRequestError(`databaseName ${databaseName} matches several of your databases on this machine (${folded.map((row) => row.dbName).join(", ")}); send the exact name`);
-  }
-  const [row] = folded;
-  if (!row) throw new NotFoundError("Database not found");
-  return row;
-}
 
 /** The SQL editor: a user's SQL text, run as the database's own role through an SSH-forwarded session. */
 export function createQueryService(deps: QueryServiceDeps) {
