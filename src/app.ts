@@ -1,17 +1,24 @@
 import { cors } from "@elysiajs/cors";
 import { Elysia } from "elysia";
-import { DEFAULT_TABLE_DATA_MAX_ROWS, type SshSettings } from "./config/env";
+import { DEFAULT_BACKUP_CONFIG, DEFAULT_QUERY_SETTINGS, DEFAULT_TABLE_DATA_MAX_ROWS, type BackupConfig, type QuerySettings, type SshSettings } from "./config/env";
+import type { BackupStore } from "./db/backupStore";
+import { postgresBackupEngine } from "./engines/postgres/postgresBackups";
+import { backupsController } from "./features/backups/backups.controller";
+import { createBackupService } from "./features/backups/backups.service";
 import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
 import { noAudit, type AuditTrail } from "./db/auditTrail";
 import type { DeployedDbStore } from "./db/deployedDbStore";
 import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
+import { createSqlConnectionPool } from "./engines/postgres/sqlConnections";
 import { healthController } from "./features/health/health.controller";
 import { createMySqlProbe, type MySqlProbe } from "./engines/mysql/mysqlProbe";
 import { mysqlController } from "./features/mysql/mysql.controller";
 import { createMySqlService } from "./features/mysql/mysql.service";
 import { createMySqlBrowsingService } from "./features/mysql/mysqlBrowsing.service";
+import { queryController } from "./features/query/query.controller";
+import { createQueryService } from "./features/query/query.service";
 import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { apiDocs } from "./http/apiDocs";
@@ -41,8 +48,31 @@ export interface AppDependencies {
   mysqlProbe?: MySqlProbe;
   /** Rows in a table-data answer without `limit`; defaults to DEFAULT_TABLE_DATA_MAX_ROWS. */
   tableDataMaxRows?: number;
+  /** The SQL editor's bounds; defaults to DEFAULT_QUERY_SETTINGS. */
+  query?: QuerySettings;
+  /** Backup records; without them the backup routes are not served. */
+  backups?: BackupStore;
+  backupConfig?: BackupConfig;
   clock?: () => Date;
   logger?: Logger;
+}
+
+/** The backup feature of an app with these dependencies (the server also uses it at start-up). */
+export function backupServiceFor(deps: AppDependencies, backups: BackupStore) {
+  const config = deps.backupConfig ?? DEFAULT_BACKUP_CONFIG;
+  return createBackupService({
+    registry: deps.registry,
+    databases: deps.store,
+    backups,
+    audit: deps.audit ?? noAudit,
+    sessions: deps.sessions,
+    encryptionKey: deps.encryptionKey,
+    login: { user: deps.ssh.user, port: deps.ssh.port },
+    engine: postgresBackupEngine(deps.ssh.user),
+    settings: { retention: config.retention, answerWithinMs: config.answerWithinMs, dumpTimeoutMs: config.dumpTimeoutMs, commandTimeoutMs: deps.ssh.commandTimeoutMs },
+    logger: deps.logger ?? silentLogger,
+    clock: deps.clock ?? (() => new Date()),
+  });
 }
 
 /** Builds a complete, independent service instance from its dependencies (no globals). */
@@ -79,6 +109,20 @@ export function createApp(deps: AppDependencies) {
     maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
   });
 
+  const querySettings = deps.query ?? DEFAULT_QUERY_SETTINGS;
+  const query = createQueryService({
+    registry: deps.registry,
+    store: deps.store,
+    audit: deps.audit ?? noAudit,
+    secretBox: createSecretBox(deps.encryptionKey, 1_000),
+    encryptionKey: deps.encryptionKey,
+    login,
+    connections: createSqlConnectionPool({ sessions: deps.sessions, remote, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2 }),
+    statementTimeoutMs: querySettings.statementTimeoutMs,
+    maxRows: querySettings.maxRows,
+    maxBytes: 64 * 1024 * 1024,
+  });
+
   return new Elysia()
     .use(requestLog(logger))
     .use(errorResponses(logger))
@@ -101,6 +145,8 @@ export function createApp(deps: AppDependencies) {
     )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
     .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
+    .use(queryController(query, deps.accessTokenSecret, deps.rateLimits))
+    .use(deps.backups ? backupsController(backupServiceFor(deps, deps.backups), deps.accessTokenSecret, deps.rateLimits) : new Elysia())
     .use(mysqlController(mysql, mysqlBrowsing, deps.accessTokenSecret, deps.rateLimits));
 }
 

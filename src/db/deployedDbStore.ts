@@ -32,6 +32,8 @@ export interface DeployedDbStore {
   listByUser(userId: number): Promise<DeployedDbRow[]>;
   findByIdForUser(id: number, userId: number): Promise<DeployedDbRow | undefined>;
   exists(id: number): Promise<boolean>;
+  /** Every row of the caller on that machine, by id. */
+  listOnMachine(scope: MachineScope): Promise<DeployedDbRow[]>;
   /** The caller's row on that machine for a database named exactly `dbName` in the request. */
   findByName(scope: MachineScope, dbName: string): Promise<DeployedDbRow | undefined>;
   /** How many other of the caller's databases on that machine use the role `roleName` (its name there). */
@@ -113,6 +115,7 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
         const [row] = await db.select({ id: deployed_db.id }).from(deployed_db).where(eq(deployed_db.id, id));
         return row !== undefined;
       }),
+    listOnMachine: (scope) => guarded(() => db.select().from(deployed_db).where(inScope(scope)).orderBy(asc(deployed_db.id))),
     findByName: (scope, dbName) =>
       guarded(async () => {
         const [row] = await db

@@ -141,3 +141,19 @@ const DEPLOY_REFUSED_MESSAGES: Record<DeployRefusedError["reason"], (names: { db
     `MySQL user ${userName} already exists on the machine and was not created by this service for your databases there; nothing was changed, choose another user name`,
   unknown: () => "The machine refused the deployment; nothing was changed",
 };
+
+/**
+ * PostgreSQL refused a statement of the user's own SQL: the user must see their mistake.
+ * `position` is 1-based in the whole submitted text, `statement` the 1-based statement index.
+ */
+export class SqlStatementError extends AppError {
+  readonly kind = "sql-error";
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly statement: number,
+    readonly position?: number,
+  ) {
+    super(message);
+  }
+}

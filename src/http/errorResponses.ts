@@ -1,5 +1,5 @@
 import { Elysia, ValidationError } from "elysia";
-import { AppError } from "../errors/appErrors";
+import { AppError, SqlStatementError } from "../errors/appErrors";
 import type { Logger } from "../shared/logger";
 import { requestIdOf } from "./requestLog";
 
@@ -21,6 +21,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "remote-timeout": 504,
   "dependency-unavailable": 503,
   "deploy-refused": 409,
+  "sql-error": 400,
 };
 
 export interface HttpError {
@@ -53,6 +54,8 @@ export function errorResponses(logger: Logger) {
     if (error instanceof AppError) {
       const { status, message } = toHttpError(error);
       if (status >= 500) logger.warn("request.failed", { requestId: requestIdOf(request), kind: error.kind, status, path: new URL(request.url).pathname, reason: error.message });
+      // The user's own SQL failed: where, and PostgreSQL's SQLSTATE, so an editor can point at it.
+      if (error instanceof SqlStatementError) return { ...reply(status, message), code: error.code, statement: error.statement, ...(error.position === undefined ? {} : { position: error.position }) };
       return reply(status, message);
     }
     switch (code) {

@@ -142,18 +142,22 @@ export class SSHClient {
   }
 
   /**
-   * A TCP connection opened by the machine itself to host:port as it sees them (ssh
-   * `direct-tcpip`), e.g. to its local MySQL: nothing has to be reachable from outside.
+   * A TCP connection from the machine itself to `127.0.0.1:<port>` there (ssh `direct-tcpip`),
+   * e.g. to the machine's local PostgreSQL: no port has to be open to the outside, and the
+   * bytes travel inside the authenticated, host-key-pinned SSH connection.
    */
-  forwardTcp(host: string, port: number): Promise<ClientChannel> {
+  forwardToLocalPort(port: number): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
         return;
       }
-      this.client.forwardOut("127.0.0.1", 0, host, port, (error, channel) => {
-        if (error) reject(new MachineUnreachableError(`${this.options.host} refused a forwarded connection to ${host}:${port}`));
-        else resolve(channel);
+      this.client.forwardOut("127.0.0.1", 0, "127.0.0.1", port, (error, channel) => {
+        if (error) {
+          reject(new MachineUnreachableError(`${this.options.host} refused a forwarded connection to its port ${port} (is TCP forwarding allowed in sshd, and is the server listening?)`));
+          return;
+        }
+        resolve(channel);
       });
     });
   }

@@ -21,7 +21,7 @@ export interface MySqlLogin {
  * value can be mistaken for a separator and nothing is converted twice.
  */
 export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs: number): Promise<Connection> {
-  const channel = await ssh.forwardTcp("127.0.0.1", MYSQL_PORT);
+  const channel = await ssh.forwardToLocalPort(MYSQL_PORT);
   const connection = createConnection({
     stream: channel,
     ...login,

@@ -80,6 +80,11 @@ cp -a /etc/skel/. "$root/root-home/" 2>/dev/null || true
 chmod 700 "$root/root-home"
 mount --bind "$root/root-home" /root
 
+# --- backups (engine helper F): a private /var/backups, where the service keeps dumps.
+mkdir -p -m 755 "$root/var-backups" /var/backups
+mount --bind "$root/var-backups" /var/backups
+# --- end backups
+
 # sshd records logins in wtmp/lastlog (and failures in btmp); point those at
 # private empty files so test logins don't show up in the host's records.
 for f in wtmp btmp lastlog; do
