@@ -17,6 +17,7 @@ import { createMySqlProbe, type MySqlProbe } from "./engines/mysql/mysqlProbe";
 import { mysqlController } from "./features/mysql/mysql.controller";
 import { createMySqlService } from "./features/mysql/mysql.service";
 import { createMySqlBrowsingService } from "./features/mysql/mysqlBrowsing.service";
+import { createMySqlQueryService } from "./features/mysql/mysqlQuery.service";
 import { queryController } from "./features/query/query.controller";
 import { createQueryService } from "./features/query/query.service";
 import { tablesController } from "./features/tables/tables.controller";
@@ -110,6 +111,7 @@ export function createApp(deps: AppDependencies) {
   });
 
   const querySettings = deps.query ?? DEFAULT_QUERY_SETTINGS;
+  const mysqlQuery = createMySqlQueryService({ ...shared, query: querySettings });
   const query = createQueryService({
     registry: deps.registry,
     store: deps.store,
@@ -147,7 +149,7 @@ export function createApp(deps: AppDependencies) {
     .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
     .use(queryController(query, deps.accessTokenSecret, deps.rateLimits))
     .use(deps.backups ? backupsController(backupServiceFor(deps, deps.backups), deps.accessTokenSecret, deps.rateLimits) : new Elysia())
-    .use(mysqlController(mysql, mysqlBrowsing, deps.accessTokenSecret, deps.rateLimits));
+    .use(mysqlController({ deploys: mysql, browsing: mysqlBrowsing, queries: mysqlQuery }, deps.accessTokenSecret, deps.rateLimits));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -157,3 +157,57 @@ describe("get-mysql-table-data", () => {
     expect(page.text).toBe("n,label\n4,r04\n5,r05\n");
   }, 60_000);
 });
+
+describe("run-mysql-query", () => {
+  const run = (query: string, fields: Record<string, unknown> = {}, target: RunningTestApp = app) =>
+    target.request("POST", "/run-mysql-query", { userId: OWNER, body: { ...where(), query, ...fields } });
+
+  test("runs as the database's own user; several statements, each shaped like run-query; exact values; the lower-cased name resolves", async () => {
+    const who = await run("SELECT CURRENT_USER() AS who, DATABASE() AS db");
+    expect(who.status).toBe(200);
+    expect(String((who.body.rows as Array<{ who: string }>)[0]?.who)).toStartWith("shop_user@");
+    expect(who.body.command).toBe("SELECT");
+
+    const many = await run("CREATE TABLE edits (a INT, b BIGINT); INSERT INTO edits VALUES (1, 9007199254740993), (2, NULL); SELECT a, b, 'NULL' AS s FROM edits ORDER BY a");
+    expect(many.status).toBe(200);
+    const results = many.body.results as Array<{ command: string; rowCount: number }>;
+    expect(results.map((result) => [result.command, result.rowCount])).toEqual([
+      ["OK", 0],
+      ["OK", 2],
+      ["SELECT", 2],
+    ]);
+    expect(many.body.rows).toEqual([
+      { a: 1, b: "9007199254740993", s: "NULL" },
+      { a: 2, b: null, s: "NULL" },
+    ]);
+    expect(many.body.truncated).toBe(false);
+    expect(typeof many.body.executionTime).toBe("string");
+    expect((await run("SELECT 1 AS one", { databaseName: "SHOP" })).status).toBe(200);
+  }, 60_000);
+
+  test("SQL errors are 400 with MySQL's message, code and statement; a PostgreSQL row is 400; an unknown database 404", async () => {
+    const broken = await run("SELECT 1; SELEC 2");
+    expect(broken.status).toBe(400);
+    expect(String(broken.body.message)).toContain("SQL syntax");
+    expect(broken.body.code).toBe("1064");
+    expect(broken.body.statement).toBe(2);
+    expect((await run("SELECT 1", { databaseName: "pg_side" })).status).toBe(400);
+    expect((await run("SELECT 1", { databaseName: "nowhere" })).status).toBe(404);
+    expect((await app.request("POST", "/run-mysql-query", { userId: 8, body: { ...where(), query: "SELECT 1" } })).status).toBe(403);
+  }, 60_000);
+
+  test("bounds: rows past the cap are counted not kept (truncated); a statement past the time limit is stopped (504)", async () => {
+    const bounded = startTestApp({ store: dbs.store, registry: dbs.registry, query: { statementTimeoutMs: 1_000, maxRows: 3 } });
+    try {
+      const capped = await run("SELECT n FROM nums ORDER BY n", {}, bounded);
+      expect(capped.status).toBe(200);
+      expect(capped.body.rows).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      expect(capped.body.rowCount).toBe(25);
+      expect(capped.body.truncated).toBe(true);
+      const slow = await run("SELECT SLEEP(20)", {}, bounded);
+      expect(slow.status).toBe(504);
+    } finally {
+      await bounded.stop();
+    }
+  }, 60_000);
+});

@@ -91,8 +91,8 @@ const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /** Startup includes initdb for "stopped"/"running", hence more than sshd's own start time. */
 const READY_POLL_INTERVAL_MS = 100;
-const READY_POLL_ATTEMPTS = 300;
-const READY_TIMEOUT_MS = 30_000;
+const READY_POLL_ATTEMPTS = 900;
+const READY_TIMEOUT_MS = 90_000; // MariaDB initialisation (mysql: "stopped" | "running") is slow on a busy machine
 const CONNECT_PROBE_TIMEOUT_MS = 500;
 const COMMAND_TIMEOUT_MS = 30_000;
 const EXEC_TIMEOUT_MS = 120_000;

@@ -20,7 +20,7 @@ export interface MySqlLogin {
  * in as the database's user. Every cell arrives as raw text bytes (see mysqlValues.ts), so no
  * value can be mistaken for a separator and nothing is converted twice.
  */
-export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs: number): Promise<Connection> {
+export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs: number, options: { multipleStatements?: boolean } = {}): Promise<Connection> {
   const channel = await ssh.forwardToLocalPort(MYSQL_PORT);
   const connection = createConnection({
     stream: channel,
@@ -28,7 +28,8 @@ export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs:
     charset: "UTF8MB4_GENERAL_CI",
     connectTimeout: timeoutMs,
     typeCast: rawCells,
-    multipleStatements: false,
+    // Only the SQL editor, whose text is the user's own SQL on their own database, takes several statements.
+    multipleStatements: options.multipleStatements ?? false,
   });
   // A failure after the handshake surfaces through the pending query; never crash the process.
   connection.on("error", () => undefined);

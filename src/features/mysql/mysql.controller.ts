@@ -3,14 +3,46 @@ import { checkAuth } from "../../auth/checkAuth";
 import { actorOf } from "../../http/actor";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
-import { DeleteMySqlBody, DeleteMySqlResponse, DeployMySqlBody, DeployMySqlResponse, MySqlTableDataBody, MySqlTablePage, MySqlTablesList, MySqlTablesListBody } from "./mysql.model";
+import { SqlErrorBody } from "../query/query.model";
+import {
+  DeleteMySqlBody,
+  DeleteMySqlResponse,
+  DeployMySqlBody,
+  DeployMySqlResponse,
+  MySqlQueryAnswer,
+  MySqlTableDataBody,
+  MySqlTablePage,
+  MySqlTablesList,
+  MySqlTablesListBody,
+  RunMySqlQueryBody,
+} from "./mysql.model";
 import type { MySqlService } from "./mysql.service";
 import type { MySqlBrowsingService } from "./mysqlBrowsing.service";
+import type { MySqlQueryService } from "./mysqlQuery.service";
 
-export function mysqlController(service: MySqlService, browsing: MySqlBrowsingService, accessTokenSecret: string, limits: RateLimitSettings) {
+export interface MySqlServices {
+  deploys: MySqlService;
+  browsing: MySqlBrowsingService;
+  queries: MySqlQueryService;
+}
+
+export function mysqlController({ deploys: service, browsing, queries }: MySqlServices, accessTokenSecret: string, limits: RateLimitSettings) {
   const reads = new Elysia()
     .use(checkAuth(accessTokenSecret))
     .use(userRateLimit(limits.windowMs, limits.userReads, "reads"))
+    .post(
+      "/run-mysql-query",
+      async ({ body, userId, request, server }) => {
+        // A long statement is bounded by the statement time limit, not by the server's idle limit.
+        server?.timeout(request, 0);
+        return queries.runQuery(actorOf(userId, request, server), body);
+      },
+      {
+        body: RunMySqlQueryBody,
+        response: { 200: MySqlQueryAnswer, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 415, 500, 502, 504]), 400: SqlErrorBody },
+        detail: { tags: ["mysql"], summary: "Run SQL text on one of the caller's MySQL databases, as the database's own user" },
+      },
+    )
     .post(
       "/get-mysql-table-list",
       async ({ body, userId, request, server }) => ({ status: "success" as const, data: await browsing.listTables(actorOf(userId, request, server), body) }),

@@ -124,3 +124,35 @@ export const MySqlTablePage = t.Object(
     ],
   },
 );
+
+export const RunMySqlQueryBody = t.Object({
+  // The portal sends the recorded name lower-cased; the service finds the caller's row for it.
+  databaseName,
+  vpsId: machineId,
+  vpsIp: machineIp,
+  // Kept for the portal's contract; the SQL always runs as the database's recorded user.
+  username: t.Optional(t.String({ maxLength: 200 })),
+  password: t.Optional(t.String({ maxLength: 1024 })),
+  query: t.String({ minLength: 1, maxLength: 1_048_576, error: "query must be SQL text of 1 to 1048576 characters" }),
+});
+
+const MySqlStatementFields = {
+  rows: t.Array(t.Record(t.String(), MySqlCellModel)),
+  columns: t.Array(t.Object({ name: t.String(), type: t.String() })),
+  command: t.String({ description: "SELECT for a statement that returned rows, OK for any other" }),
+  rowCount: t.Integer({ description: "Rows returned or affected" }),
+  executionTime: t.String({ description: 'e.g. "12 ms"' }),
+};
+
+export const MySqlQueryAnswer = t.Object(
+  {
+    message: t.Literal("success"),
+    ...MySqlStatementFields,
+    results: t.Array(t.Object(MySqlStatementFields), { description: "One entry per statement, in order; the top-level fields repeat the last one" }),
+    truncated: t.Boolean(),
+  },
+  {
+    description: "Every statement's result, as for run-query",
+    examples: [{ message: "success", rows: [{ n: 1 }], columns: [{ name: "n", type: "int" }], command: "SELECT", rowCount: 1, executionTime: "2 ms", results: [], truncated: false }],
+  },
+);
