@@ -229,3 +229,92 @@ main() {
 main </dev/null
 `;
 }
+
+// ---------------------------------------------------------------------------
+// Backups: compressed mysqldump files under /var/backups/zyotra/mysql/<db>/ (dirs 0700, files
+// 0600), written under a temporary name and renamed on success, like PostgreSQL's.
+// ---------------------------------------------------------------------------
+
+export const MYSQL_BACKUP_DIR = "/var/backups/zyotra/mysql";
+const MYSQL_BACKUP_PATH = /^\/var\/backups\/zyotra\/mysql\/[A-Za-z_][A-Za-z0-9_]*\/[A-Za-z0-9_][A-Za-z0-9_.-]*\.sql\.gz$/;
+
+/** Only paths of the shape this service writes are ever read, restored or removed. */
+export function assertMySqlBackupPath(path: string): string {
+  if (!MYSQL_BACKUP_PATH.test(path) || path.includes("..")) throw new Error("not a MySQL backup path of this service");
+  return path;
+}
+
+const quote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
+const partialOf = (path: string) => path.replace(/\/([^/]+)$/, "/.$1.partial");
+
+/**
+ * `mysqldump --single-transaction --routines --triggers --events` of exactly one database (no
+ * CREATE DATABASE/USE, so it restores under any name), as root through the socket, gzip-ed;
+ * prints `@@RESULT size=` and `@@RESULT sha256=`, or `@@MISSING database` / `@@FAIL`.
+ */
+export function mysqlDumpScript(dbName: string, path: string): string {
+  assertMySqlBackupPath(path);
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  const exists = `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${mysqlLiteral(dbName)}`;
+  return `set -u
+set -o pipefail
+export LC_ALL=C
+cd / || exit 1
+umask 077
+fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
+[ "$(printf '%s' '${b64(exists)}' | base64 -d | mysql --protocol=socket -u root -N -B)" = 1 ] || { printf '@@MISSING database\\n'; exit 1; }
+mkdir -p ${quote(dir)} && chmod 0700 /var/backups/zyotra ${quote(MYSQL_BACKUP_DIR)} ${quote(dir)} || fail "could not create the backup directory"
+tmp=${quote(partialOf(path))}
+trap 'rm -f "$tmp"' EXIT
+mysqldump --protocol=socket -u root --single-transaction --routines --triggers --events --default-character-set=utf8mb4 ${quote(dbName)} </dev/null | gzip -c > "$tmp" || fail "mysqldump failed"
+size=$(stat -c %s "$tmp") && sum=$(sha256sum "$tmp") || fail "could not measure the dump"
+mv -f "$tmp" ${quote(path)} || fail "could not move the dump into place"
+trap - EXIT
+printf '@@RESULT size=%s\\n@@RESULT sha256=%s\\n' "$size" "\${sum%% *}"
+`;
+}
+
+/**
+ * Restores a dump into a NEW database (refused when it exists: `@@REFUSED foreign-database`)
+ * that the backup's user gets all privileges on; checksum first; on failure the new database
+ * is dropped again.
+ */
+export function mysqlRestoreScript(spec: { path: string; sha256: string; dbName: string; userName: string }): string {
+  assertMySqlBackupPath(spec.path);
+  if (!/^[0-9a-f]{64}$/.test(spec.sha256)) throw new Error("not a sha256");
+  const db = mysqlIdent(spec.dbName);
+  const user = mysqlLiteral(spec.userName);
+  const exists = `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${mysqlLiteral(spec.dbName)}`;
+  const create = `${SESSION_SQL}CREATE DATABASE ${db} CHARACTER SET utf8mb4;\nGRANT ALL PRIVILEGES ON ${db}.* TO ${user}@'%';\nGRANT ALL PRIVILEGES ON ${db}.* TO ${user}@'localhost';\n`;
+  return `set -u
+set -o pipefail
+export LC_ALL=C
+cd / || exit 1
+fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
+as_root() { mysql --protocol=socket -u root --default-character-set=utf8mb4 -N -B "$@"; }
+printf '%s  %s\\n' ${quote(spec.sha256)} ${quote(spec.path)} | sha256sum -c --status - || fail "the backup file does not match its recorded checksum"
+[ "$(printf '%s' '${b64(exists)}' | base64 -d | as_root)" = 0 ] || { printf '@@REFUSED foreign-database\\n'; exit 1; }
+printf '%s' '${b64(create)}' | base64 -d | as_root || fail "creating the database failed"
+printf '@@CREATED database\\n'
+if ! gzip -dc ${quote(spec.path)} | as_root ${quote(spec.dbName)}; then
+  printf '%s' '${b64(mysqlDropSql({ dbName: spec.dbName }))}' | base64 -d | as_root
+  fail "loading the dump failed"
+fi
+printf '@@RESULT restored=1\\n'
+`;
+}
+
+/** Streams a backup file after checking it still has its recorded SHA-256 (else no byte, exit 3). */
+export function readMySqlBackupScript(path: string, sha256: string): string {
+  assertMySqlBackupPath(path);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error("not a sha256");
+  return `printf '%s  %s\\n' ${quote(sha256)} ${quote(path)} | sha256sum -c --status - 2>/dev/null || { printf '@@FAIL checksum\\n' >&2; exit 3; }
+exec cat -- ${quote(path)}
+`;
+}
+
+/** Removes a backup file and its temporary twin; missing files are fine. */
+export function removeMySqlBackupScript(path: string): string {
+  assertMySqlBackupPath(path);
+  return `rm -f -- ${quote(path)} ${quote(partialOf(path))}\n`;
+}
