@@ -13,6 +13,7 @@ import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
 import { createSqlConnectionPool } from "./engines/postgres/sqlConnections";
 import { healthController } from "./features/health/health.controller";
+import { mysqlBackupEngine } from "./engines/mysql/mysqlBackups";
 import { createMySqlProbe, type MySqlProbe } from "./engines/mysql/mysqlProbe";
 import { mysqlController } from "./features/mysql/mysql.controller";
 import { createMySqlService } from "./features/mysql/mysql.service";
@@ -69,7 +70,7 @@ export function backupServiceFor(deps: AppDependencies, backups: BackupStore) {
     sessions: deps.sessions,
     encryptionKey: deps.encryptionKey,
     login: { user: deps.ssh.user, port: deps.ssh.port },
-    engine: postgresBackupEngine(deps.ssh.user),
+    engines: { postgres: postgresBackupEngine(deps.ssh.user), mysql: mysqlBackupEngine(deps.ssh.user) },
     settings: { retention: config.retention, answerWithinMs: config.answerWithinMs, dumpTimeoutMs: config.dumpTimeoutMs, commandTimeoutMs: deps.ssh.commandTimeoutMs },
     logger: deps.logger ?? silentLogger,
     clock: deps.clock ?? (() => new Date()),

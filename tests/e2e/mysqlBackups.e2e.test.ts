@@ -1,15 +1,26 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
+import { eq } from "drizzle-orm";
+import { createBackupStore } from "../../src/db/backupStore";
+import { deployed_db } from "../../src/db/schema";
 import { mysqlBackupEngine } from "../../src/engines/mysql/mysqlBackups";
 import { SSHClient } from "../../src/ssh/SSHClient";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
+import { startTestApp, type RunningTestApp } from "../support/testApp";
+import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
+import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
 
 /**
  * The MySQL backup engine (the BackupEngine of the generic backup store) on a sandbox VPS:
  * dump → download → restore into a new database, file modes, checksum, refusal of an existing
- * target. Not wired to a route yet (POST /backup-mysql-db): see the README.
+ * target; then POST /backup-mysql-db and the shared backup routes (list, download, restore, delete).
  */
+const OWNER = 7;
+const ROOT_PASSWORD = "backup-root-pw";
+let dbs: TestDatabases;
+let app: RunningTestApp;
+let machineId = 0;
 let vps: SandboxVps;
 let ssh: SSHClient;
 const engine = mysqlBackupEngine("root");
@@ -31,9 +42,15 @@ beforeAll(async () => {
   if (setup.exitCode !== 0) throw new Error(setup.stderr);
   ssh = new SSHClient({ host: vps.ip, port: 22, username: "root", password: vps.rootPassword, connectTimeoutMs: 5_000 });
   await ssh.connect();
+  await vps.exec(`mysql -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('${ROOT_PASSWORD}')"`);
+  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
+  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, backups: createBackupStore(dbs.drizzleDb) });
 }, 120_000);
 
 afterAll(async () => {
+  await app?.stop();
+  await dbs?.dropAll();
   ssh?.close();
   await vps?.stop();
 }, 60_000);
@@ -79,4 +96,47 @@ describe("MySQL backup engine", () => {
     await expect(engine.dump(ssh, "missing_db", path, TIMEOUT)).rejects.toThrow(/not found/);
     expect((await vps.exec("ls -A /var/backups/zyotra/mysql/missing_db 2>/dev/null | wc -l")).stdout.trim()).toBe("0");
   }, 60_000);
+});
+
+describe("POST /backup-mysql-db and the shared backup routes", () => {
+  test("backup → list → download (same bytes) → restore into a new recorded MySQL database → delete; engines never meet", async () => {
+    const deployed = await app.request("POST", "/deploy-mysql", {
+      userId: OWNER,
+      body: { vpsId: machineId, vpsIp: vps.ip, dbName: "notes", userName: "notes_user", password: "notes-pw", rootPassword: ROOT_PASSWORD, dbType: "mysql" },
+    });
+    expect(deployed.status).toBe(200);
+    await vps.exec("mysql notes", "CREATE TABLE n (id INT PRIMARY KEY, body TEXT); INSERT INTO n VALUES (1, 'first'), (2, NULL);");
+
+    const body = { vpsId: machineId, vpsIp: vps.ip, dbName: "notes", userName: "notes_user", password: "notes-pw" };
+    const created = await app.request("POST", "/backup-mysql-db", { userId: OWNER, body });
+    expect(created.status).toBe(200);
+    const backup = created.body.backup as { id: number; databaseId: number; fileName: string; sizeBytes: number; sha256: string; status: string };
+    expect(backup.status).toBe("done");
+    expect(backup.fileName).toEndWith(".sql.gz");
+    expect((await app.request("POST", "/backup-postgres-db", { userId: OWNER, body })).status).toBe(400);
+
+    const listed = await app.request("GET", `/backups?databaseId=${backup.databaseId}`, { userId: OWNER });
+    expect(JSON.stringify(listed.body)).toContain(backup.fileName);
+
+    const download = await fetch(`${app.baseUrl}/backups/${backup.id}/download`, { headers: { authorization: `Bearer ${tokenFor(OWNER)}` } });
+    expect(download.status).toBe(200);
+    const bytes = Buffer.from(await download.arrayBuffer());
+    expect(createHash("sha256").update(bytes).digest("hex")).toBe(backup.sha256);
+    expect(gunzipSync(bytes).toString("utf8")).toContain("INSERT INTO `n`");
+
+    const restored = await app.request("POST", `/backups/${backup.id}/restore`, { userId: OWNER, body: { dbName: "notes_copy" } });
+    expect(restored.status).toBe(200);
+    const [row] = await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, "notes_copy"));
+    expect(row?.dbType).toBe("mysql");
+    expect(row?.status).toBe("running");
+    expect(await rootSql("SELECT id, IFNULL(body, 'SQL-NULL') FROM notes_copy.n ORDER BY id")).toBe("1\tfirst\n2\tSQL-NULL");
+    const data = await app.request("POST", "/get-mysql-table-data", { userId: OWNER, body: { vpsId: machineId, vpsIp: vps.ip, databaseName: "notes_copy", tableName: "n" } });
+    expect(data.body.data).toEqual([
+      { id: 1, body: "first" },
+      { id: 2, body: null },
+    ]);
+
+    expect((await app.request("DELETE", `/backups/${backup.id}`, { userId: OWNER })).status).toBe(200);
+    expect((await vps.exec("ls /var/backups/zyotra/mysql/notes")).stdout.trim()).toBe("");
+  }, 180_000);
 });

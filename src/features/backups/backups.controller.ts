@@ -1,4 +1,7 @@
+import type { Server } from "bun";
 import { Elysia } from "elysia";
+import type { Actor } from "../../db/auditTrail";
+import type { Engine } from "../../db/engines";
 import { checkAuth } from "../../auth/checkAuth";
 import { InvalidRequestError } from "../../errors/appErrors";
 import { actorOf } from "../../http/actor";
@@ -9,27 +12,39 @@ import { BackupBody, BackupCreated, BackupDeleted, BackupIdParams, BackupList, B
 import { backupCreatedMessage, toBackupView, type BackupService } from "./backups.service";
 
 export function backupsController(service: BackupService, accessTokenSecret: string, limits: RateLimitSettings) {
+  /** Both engines' backup routes answer alike; the store, list, download, restore and delete are shared. */
+  async function createBackup(engine: Engine, body: typeof BackupBody.static, actor: Actor, request: Request, server: Server<unknown> | null) {
+    server?.timeout(request, 0);
+    const dbName = body.dbName ?? body.databaseName;
+    if (!dbName) throw new InvalidRequestError("dbName is required");
+    const outcome = await service.create(actor, { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, dbName }, engine);
+    const view = toBackupView(outcome.backup);
+    return {
+      status: outcome.state === "done" ? (200 as const) : ("running" as const),
+      message: backupCreatedMessage(outcome),
+      backup: { id: view.id, databaseId: view.databaseId, fileName: view.fileName, sizeBytes: view.sizeBytes, sha256: view.sha256, status: view.status, createdAt: view.createdAt },
+    };
+  }
+
   const writes = new Elysia()
     .use(checkAuth(accessTokenSecret))
     .use(userRateLimit(limits.windowMs, limits.userWrites, "writes"))
     .post(
       "/backup-postgres-db",
-      async ({ body, userId, request, server }) => {
-        server?.timeout(request, 0);
-        const dbName = body.dbName ?? body.databaseName;
-        if (!dbName) throw new InvalidRequestError("dbName is required");
-        const outcome = await service.create(actorOf(userId, request, server), { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, dbName });
-        const view = toBackupView(outcome.backup);
-        return {
-          status: outcome.state === "done" ? (200 as const) : ("running" as const),
-          message: backupCreatedMessage(outcome),
-          backup: { id: view.id, databaseId: view.databaseId, fileName: view.fileName, sizeBytes: view.sizeBytes, sha256: view.sha256, status: view.status, createdAt: view.createdAt },
-        };
-      },
+      ({ body, userId, request, server }) => createBackup("postgres", body, actorOf(userId, request, server), request, server),
       {
         body: BackupBody,
         response: { 200: BackupCreated, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 409, 415, 500, 502, 504]) },
         detail: { tags: ["backups"], summary: "Back up one of the caller's PostgreSQL databases (pg_dump, custom format) into a file on its machine" },
+      },
+    )
+    .post(
+      "/backup-mysql-db",
+      ({ body, userId, request, server }) => createBackup("mysql", body, actorOf(userId, request, server), request, server),
+      {
+        body: BackupBody,
+        response: { 200: BackupCreated, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 409, 415, 500, 502, 504]) },
+        detail: { tags: ["backups"], summary: "Back up one of the caller's MySQL databases (mysqldump --single-transaction --routines --triggers --events, gzip) into a file on its machine" },
       },
     )
     .post(

@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import type { Actor, AuditTrail } from "../../db/auditTrail";
 import type { BackupStore } from "../../db/backupStore";
 import type { DeployedDbStore } from "../../db/deployedDbStore";
+import { engineOf, type Engine } from "../../db/engines";
 import { namesOnMachine } from "../../db/recordedNames";
-import { BACKUP_STATUS, DEPLOY_STATUS, type BackupRow } from "../../db/schema";
-import { AppError, ConflictError, MachineAccessDeniedError, NotFoundError } from "../../errors/appErrors";
+import { BACKUP_STATUS, DEPLOY_STATUS, type BackupRow, type DeployedDbRow } from "../../db/schema";
+import { AppError, ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError } from "../../errors/appErrors";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -33,7 +34,8 @@ export interface BackupServiceDeps {
   sessions: SshSessions;
   encryptionKey: string;
   login: SshLoginSettings;
-  engine: BackupEngine;
+  /** One per engine whose databases can be backed up; a backup row names its engine. */
+  engines: Record<Engine, BackupEngine>;
   settings: BackupSettings;
   logger: Logger;
   clock: () => Date;
@@ -88,7 +90,17 @@ const reasonOf = (error: unknown) => (error instanceof AppError ? error.message 
 
 /** Backups of users' databases: taken, listed, downloaded, restored and deleted; engine-independent. */
 export function createBackupService(deps: BackupServiceDeps) {
-  const { engine, settings } = deps;
+  const { settings } = deps;
+  const engineOfBackup = (row: BackupRow): BackupEngine => deps.engines[engineOf(row.engine)];
+  /** The row's database and owner as named on the machine (only PostgreSQL folds adopted names). */
+  const onMachine = (row: DeployedDbRow) => (engineOf(row.dbType) === "postgres" ? namesOnMachine(row) : { dbName: row.dbName, roleName: row.username });
+  /** The caller's row of that engine: PostgreSQL resolves as run-query does, MySQL by its exact name. */
+  const resolveRow = (rows: DeployedDbRow[], dbName: string, engineName: Engine): DeployedDbRow => {
+    if (engineName === "postgres") return resolveDatabaseRow(rows, dbName);
+    const row = rows.find((candidate) => candidate.dbName === dbName);
+    if (!row) throw new NotFoundError("Database not found");
+    return row;
+  };
 
   async function ownMachine(actor: Actor, machineId: number, host: string, dbName: string, action: "backup" | "backup-restore" | "backup-delete" | "backup-download"): Promise<MachineRecord> {
     try {
@@ -113,7 +125,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       if (expired.length === 0) return;
       await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), async (ssh) => {
         for (const row of expired) {
-          await engine.remove(ssh, row.path, settings.commandTimeoutMs);
+          await engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs);
           await deps.backups.remove(row.id);
         }
       });
@@ -123,11 +135,20 @@ export function createBackupService(deps: BackupServiceDeps) {
   }
 
   return {
-    async create(actor: Actor, request: BackupRequest): Promise<BackupOutcome> {
+    async create(actor: Actor, request: BackupRequest, engineName: Engine = "postgres"): Promise<BackupOutcome> {
+      const engine = deps.engines[engineName];
       const machine = await ownMachine(actor, request.vpsId, request.vpsIp, request.dbName, "backup");
-      const row = resolveDatabaseRow(await deps.databases.listOnMachine({ userId: actor.userId, vpsId: machine.id, host: machine.ip, engine: "postgres" }), request.dbName);
+      const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip };
+      const rows = await deps.databases.listOnMachine({ ...scope, engine: engineName });
+      if (!rows.some((row) => row.dbName.toLowerCase() === request.dbName.toLowerCase())) {
+        const other = engineName === "postgres" ? "mysql" : "postgres";
+        if ((await deps.databases.listOnMachine({ ...scope, engine: other })).some((row) => row.dbName === request.dbName)) {
+          throw new InvalidRequestError(`This is a ${other === "mysql" ? "MySQL" : "PostgreSQL"} database: back it up with /backup-${other === "mysql" ? "mysql" : "postgres"}-db`);
+        }
+      }
+      const row = resolveRow(rows, request.dbName, engineName);
       if (row.status !== DEPLOY_STATUS.running) throw new ConflictError(`Database ${row.dbName} is not running`);
-      const { dbName, roleName } = namesOnMachine(row);
+      const { dbName, roleName } = onMachine(row);
       const { fileName, path } = engine.plan(dbName, deps.clock());
       const started = await deps.backups.insertRunning({ databaseId: row.id, userId: actor.userId, machineId: machine.id, host: machine.ip, engine: engine.engine, dbName, roleName, fileName, path });
       const audit = { action: "backup" as const, machineId: machine.id, host: machine.ip, dbName: row.dbName };
@@ -179,7 +200,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       const machine = await ownMachine(actor, row.machineId, row.host, row.dbName, "backup-download");
       const expected = { size: row.sizeBytes, sha256: row.sha256 };
       return withHeldSession(deps.sessions, sshTargetFor(machine, deps.login, deps.encryptionKey), async (ssh) => {
-        const command = await engine.read(ssh, row.path, expected.sha256, settings.commandTimeoutMs);
+        const command = await engineOfBackup(row).read(ssh, row.path, expected.sha256, settings.commandTimeoutMs);
         const chunks = command.stdout[Symbol.asyncIterator]();
         const first = await chunks.next();
         if (first.done) {
@@ -245,10 +266,11 @@ export function createBackupService(deps: BackupServiceDeps) {
     async restore(actor: Actor, id: number, newName?: string): Promise<{ id: number; dbName: string }> {
       const backup = await ownBackup(actor, id);
       if (backup.status !== BACKUP_STATUS.done || backup.sha256 === null) throw new ConflictError(`Backup ${id} is ${backup.status}, it cannot be restored`);
+      const engine = engineOfBackup(backup);
       const machine = await ownMachine(actor, backup.machineId, backup.host, backup.dbName, "backup-restore");
-      const rows = await deps.databases.listOnMachine({ userId: actor.userId, vpsId: machine.id, host: machine.ip, engine: "postgres" });
+      const rows = await deps.databases.listOnMachine({ userId: actor.userId, vpsId: machine.id, host: machine.ip, engine: engineOf(engine.engine) });
       // The role's password is recorded with the caller's databases it serves; the backed-up one may be gone.
-      const sameRole = rows.find((row) => row.id === backup.databaseId) ?? rows.find((row) => namesOnMachine(row).roleName === backup.roleName);
+      const sameRole = rows.find((row) => row.id === backup.databaseId) ?? rows.find((row) => onMachine(row).roleName === backup.roleName);
       if (!sameRole) throw new ConflictError(`Role ${backup.roleName} of this backup serves none of your recorded databases on the machine any more; it cannot be restored`);
       const stamp = fileTimestamp(deps.clock()).slice(0, 15).replace("T", "");
       const dbName = newName ?? `${backup.dbName.slice(0, 40)}_restored_${stamp}`;
@@ -273,7 +295,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       if (row.status === BACKUP_STATUS.running) throw new ConflictError(`Backup ${id} is still running`);
       if (row.status === BACKUP_STATUS.done) {
         const machine = await ownMachine(actor, row.machineId, row.host, row.dbName, "backup-delete");
-        await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => engine.remove(ssh, row.path, settings.commandTimeoutMs));
+        await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
       }
       await deps.backups.remove(id);
       await deps.audit.record(actor, { action: "backup-delete", outcome: "success", machineId: row.machineId, host: row.host, dbName: row.dbName, detail: `backup ${id}` });
@@ -289,7 +311,7 @@ export function createBackupService(deps: BackupServiceDeps) {
         try {
           const machine = await deps.registry.findOwned(row.machineId, row.userId);
           if (machine && machine.ip.trim() === row.host.trim()) {
-            await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => engine.remove(ssh, row.path, settings.commandTimeoutMs));
+            await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
           }
         } catch (error) {
           deps.logger.warn("backup.cleanup_failed", { backupId: row.id, reason: error instanceof Error ? error.name : "unknown" });
