@@ -204,3 +204,22 @@ describe("deploy-mysql on a machine without MySQL", () => {
     expect((await remove("shop_two")).status).toBe(404);
   }, 120_000);
 });
+
+describe("deploy-mysql on a machine without systemd", () => {
+  test("installs, starts and restarts MariaDB through its init script; the user logs in over TCP", async () => {
+    const plain = await startSandboxVps({ postgres: "absent", mysql: "absent", systemd: false });
+    try {
+      const plainId = await dbs.addMachine({ ip: plain.ip, ownerId: OWNER, rootPassword: plain.rootPassword });
+      const response = await app.request("POST", "/deploy-mysql", {
+        userId: OWNER,
+        body: { vpsId: plainId, vpsIp: plain.ip, dbName: "plain", userName: "plain_user", password: PASSWORD, rootPassword: ROOT_PASSWORD, dbType: "mysql" },
+      });
+      expect(response.status).toBe(200);
+      const connection = await mysql.createConnection({ host: plain.ip, port: 3306, user: "plain_user", password: PASSWORD, database: "plain", connectTimeout: 5_000 });
+      await connection.end();
+      expect(await plain.systemctlCalls()).toEqual([]);
+    } finally {
+      await plain.stop();
+    }
+  }, 240_000);
+});

@@ -192,6 +192,10 @@ describe("run-mysql-query", () => {
     expect(broken.body.code).toBe("1064");
     expect(broken.body.statement).toBe(2);
     expect((await run("SELECT 1", { databaseName: "pg_side" })).status).toBe(400);
+    // And the PostgreSQL editor refuses this MySQL database.
+    const pgEditor = await app.request("POST", "/run-query", { userId: OWNER, body: { databaseName: "shop", vpsId: machineId, vpsIp: vps.ip, query: "SELECT 1" } });
+    expect(pgEditor.status).toBe(400);
+    expect(String(pgEditor.body.message)).toContain("MySQL database");
     expect((await run("SELECT 1", { databaseName: "nowhere" })).status).toBe(404);
     expect((await app.request("POST", "/run-mysql-query", { userId: 8, body: { ...where(), query: "SELECT 1" } })).status).toBe(403);
   }, 60_000);

@@ -125,7 +125,13 @@ export function createQueryService(deps: QueryServiceDeps) {
         if (error instanceof MachineAccessDeniedError) await deps.audit.record(actor, { ...auditBase, outcome: "refused" });
         throw error;
       }
-      const row = resolveDatabaseRow(await deps.store.listOnMachine({ userId: actor.userId, vpsId: machine.id, host: machine.ip, engine: "postgres" }), request.databaseName);
+      const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip };
+      const pgRows = await deps.store.listOnMachine({ ...scope, engine: "postgres" });
+      const named = (rows: Array<{ dbName: string }>) => rows.some((row) => row.dbName.toLowerCase() === request.databaseName.toLowerCase());
+      if (!named(pgRows) && named(await deps.store.listOnMachine({ ...scope, engine: "mysql" }))) {
+        throw new InvalidRequestError("This is a MySQL database: run SQL on it with /run-mysql-query");
+      }
+      const row = resolveDatabaseRow(pgRows, request.databaseName);
       if (row.status !== DEPLOY_STATUS.running) throw new ConflictError(`Database ${row.dbName} is ${row.status === DEPLOY_STATUS.deploying ? "still being deployed" : "not running"}`);
       const { dbName, roleName } = namesOnMachine(row);
       const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
