@@ -129,21 +129,25 @@ export async function mysqlTableHead(connection: Connection, query: MySqlTableQu
   };
 }
 
-/** All rows of the head's SELECT as objects keyed by column name. */
-export async function readMySqlRows(connection: Connection, head: MySqlTableHead, timeoutMs: number): Promise<Array<Record<string, MySqlCell>>> {
-  const rows = await select(connection, head.sql, [], timeoutMs);
-  return rows.map((row) => Object.fromEntries(head.columns.map((column, i) => [column.name, row[i] ?? null])));
+/** How a streamed answer writes its parts; rows are converted cells in column order. */
+export interface RowsWriter {
+  head: string;
+  row(cells: MySqlCell[]): string;
+  tail(): string;
 }
 
+/** Text gathered before it is handed to the HTTP stream: one chunk per row would cost more than the rows. */
+const CHUNK_CHARS = 64 * 1024;
+
 /**
- * The head's rows as a CSV download (header line, NULL as an empty field), streamed: the
- * server is paused while the client is slow, and the query ends when the client goes away.
+ * Streams the head's rows through `writer`: the server is paused while the client is slow, and
+ * the query ends when the client goes away.
  */
-export function streamMySqlCsv(connection: Connection, head: MySqlTableHead, onEnd: () => void): ReadableStream<Uint8Array> {
-  const core = connection;
+export function streamMySqlRows(connection: Connection, head: MySqlTableHead, writer: RowsWriter, onEnd: () => void): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let converters: Array<(raw: Buffer | null) => MySqlCell> = [];
   let finished = false;
+  let pending = writer.head;
   const finish = () => {
     if (finished) return;
     finished = true;
@@ -152,33 +156,72 @@ export function streamMySqlCsv(connection: Connection, head: MySqlTableHead, onE
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        controller.enqueue(encoder.encode(head.columns.map((column) => csvField(column.name)).join(",") + "\n"));
-        core
+        const flush = () => {
+          if (pending.length === 0) return;
+          controller.enqueue(encoder.encode(pending));
+          pending = "";
+        };
+        connection
           .query({ sql: head.sql, rowsAsArray: true })
-          .on("fields", (fields: FieldPacket[]) => {
-            converters = fields.map(converterFor);
+          .on("fields", (fields: FieldPacket[] | undefined) => {
+            converters = (fields ?? []).map(converterFor);
           })
           .on("result", (row: unknown) => {
-            const cells = (row as Array<Buffer | null>).map((raw, i) => csvField((converters[i] ?? (() => null))(raw)));
-            controller.enqueue(encoder.encode(cells.join(",") + "\n"));
-            if ((controller.desiredSize ?? 1) <= 0) core.pause();
+            const cells = (row as Array<Buffer | null>).map((raw, i) => (converters[i] ?? (() => null))(raw));
+            pending += writer.row(cells);
+            if (pending.length >= CHUNK_CHARS) {
+              flush();
+              if ((controller.desiredSize ?? 1) <= 0) connection.pause();
+            }
           })
           .on("error", () => {
-            controller.error(new RemoteStepError("mysql", "MySQL failed while sending the rows"));
+            if (!finished) controller.error(new RemoteStepError("mysql", "MySQL failed while sending the rows"));
             finish();
           })
           .on("end", () => {
-            if (!finished) controller.close();
+            if (!finished) {
+              pending += writer.tail();
+              flush();
+              controller.close();
+            }
             finish();
           });
       },
       pull() {
-        core.resume();
+        connection.resume();
       },
       cancel() {
         finish();
       },
     },
-    { highWaterMark: 256 },
+    { highWaterMark: 8 },
   );
+}
+
+/** CSV as COPY writes it: a header line, NULL as an empty field. */
+export function csvWriter(head: MySqlTableHead): RowsWriter {
+  return {
+    head: head.columns.map((column) => csvField(column.name)).join(",") + "\n",
+    row: (cells) => cells.map(csvField).join(",") + "\n",
+    tail: () => "",
+  };
+}
+
+/**
+ * The JSON page of the table-data contract; the SELECT asks for one row more than `limit`,
+ * which is left out and only tells that more rows exist (`truncated`, written last).
+ */
+export function jsonPageWriter(head: MySqlTableHead, page: { limit: number; offset: number }): RowsWriter {
+  const names = head.columns.map((column) => JSON.stringify(column.name));
+  let rows = 0;
+  return {
+    head: `{"status":"success","columns":${JSON.stringify(head.columns)},"limit":${page.limit},"offset":${page.offset},"estimatedTotal":${JSON.stringify(head.estimatedTotal)},"data":[`,
+    row(cells) {
+      rows++;
+      if (rows > page.limit) return "";
+      const fields = cells.map((cell, i) => `${names[i]}:${JSON.stringify(cell)}`);
+      return `${rows > 1 ? "," : ""}{${fields.join(",")}}`;
+    },
+    tail: () => `],"truncated":${rows > page.limit}}`,
+  };
 }

@@ -56,12 +56,12 @@ export function mysqlController({ deploys: service, browsing, queries }: MySqlSe
       "/get-mysql-table-data",
       async ({ body, userId, request, server }) => {
         const result = await browsing.readTable(actorOf(userId, request, server), body);
-        // A Response either way (as for PostgreSQL's table data); the e2e tests pin the JSON shape.
-        if (result.format === "json") return new Response(JSON.stringify(result.page), { headers: { "content-type": "application/json; charset=utf-8" } });
         // Streamed: the status and headers are final here, errors found later cut the body short.
-        return new Response(result.body, {
-          headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${body.tableName}.csv"` },
-        });
+        const headers: Record<string, string> =
+          result.format === "csv"
+            ? { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${body.tableName}.csv"` }
+            : { "content-type": "application/json; charset=utf-8" };
+        return new Response(result.body, { headers });
       },
       {
         body: MySqlTableDataBody,

@@ -1,8 +1,7 @@
 import type { Actor, AuditTrail } from "../../db/auditTrail";
 import type { DeployedDbStore } from "../../db/deployedDbStore";
 import type { SecretBox } from "../../crypto/secretBox";
-import { connectMySql, listMySqlTables, mysqlTableHead, readMySqlRows, streamMySqlCsv, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
-import type { MySqlCell } from "../../engines/mysql/mysqlValues";
+import { connectMySql, csvWriter, jsonPageWriter, listMySqlTables, mysqlTableHead, streamMySqlRows, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, MachineNotVisibleError, NotFoundError } from "../../errors/appErrors";
 import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
@@ -26,17 +25,10 @@ export interface MySqlBrowsingDeps {
   maxRows: number;
 }
 
-export interface MySqlPage {
-  status: "success";
-  columns: Array<{ name: string; type: string }>;
-  limit: number;
-  offset: number;
-  estimatedTotal: number | null;
-  data: Array<Record<string, MySqlCell>>;
-  truncated: boolean;
+export interface MySqlTableRead {
+  format: "json" | "csv";
+  body: ReadableStream<Uint8Array>;
 }
-
-export type MySqlTableRead = { format: "json"; page: MySqlPage } | { format: "csv"; body: ReadableStream<Uint8Array> };
 
 /** Read-only browsing of a recorded MySQL database, logged in as the database's own user. */
 export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
@@ -87,41 +79,26 @@ export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
     const limit = request.limit ?? (format === "json" ? deps.maxRows : undefined);
     const query = { table: request.tableName, orderBy: request.orderBy, descending: request.order === "desc", offset };
 
-    if (format === "csv") {
-      return withHeldSession(deps.sessions, target, async (ssh) => {
-        const connection = await connectMySql(ssh, login, timeoutMs);
-        try {
-          const head = await mysqlTableHead(connection, { ...query, limit }, timeoutMs);
-          let release: () => void = () => undefined;
-          const released = new Promise<void>((resolve) => {
-            release = resolve;
-          });
-          const body = streamMySqlCsv(connection, head, () => {
-            connection.destroy();
-            release();
-          });
-          return { value: { format: "csv" as const, body }, released };
-        } catch (error) {
-          connection.destroy();
-          throw error;
-        }
-      });
-    }
-
-    const pageSize = limit ?? deps.maxRows;
-    return deps.sessions.withSession(target, async (ssh) => {
+    // Both formats stream; the session stays leased until the body has been read or cancelled.
+    return withHeldSession(deps.sessions, target, async (ssh) => {
       const connection = await connectMySql(ssh, login, timeoutMs);
       try {
-        // One row more than asked tells whether the page is the last one.
-        const head = await mysqlTableHead(connection, { ...query, limit: pageSize + 1 }, timeoutMs);
-        const rows = await readMySqlRows(connection, head, timeoutMs);
-        const truncated = rows.length > pageSize;
-        return {
-          format: "json" as const,
-          page: { status: "success" as const, columns: head.columns, limit: pageSize, offset, estimatedTotal: head.estimatedTotal, data: truncated ? rows.slice(0, pageSize) : rows, truncated },
-        };
-      } finally {
+        const pageSize = limit ?? deps.maxRows;
+        // A JSON page asks for one row more than it shows, to tell whether more exist.
+        const head = await mysqlTableHead(connection, { ...query, limit: format === "json" ? pageSize + 1 : limit }, timeoutMs);
+        const writer = format === "json" ? jsonPageWriter(head, { limit: pageSize, offset }) : csvWriter(head);
+        let release: () => void = () => undefined;
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const body = streamMySqlRows(connection, head, writer, () => {
+          connection.destroy();
+          release();
+        });
+        return { value: { format, body }, released };
+      } catch (error) {
         connection.destroy();
+        throw error;
       }
     });
   }
