@@ -2,7 +2,7 @@ import { createConnection, type Connection, type FieldPacket } from "mysql2";
 import { AppError, InvalidRequestError, NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
 import type { SSHClient } from "../../ssh/SSHClient";
 import { mysqlIdent } from "./mysqlIdentifiers";
-import { converterFor, csvField, rawCells, type MySqlCell } from "./mysqlValues";
+import { converterFor, csvField, type MySqlCell } from "./mysqlValues";
 
 /** Where the service's MySQL deploys listen (the portal shows this port too). */
 export const MYSQL_PORT = 3306;
@@ -27,7 +27,8 @@ export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs:
     ...login,
     charset: "UTF8MB4_GENERAL_CI",
     connectTimeout: timeoutMs,
-    typeCast: rawCells,
+    // Every cell as the server's raw text bytes (or null): columns decide what they become (mysqlValues.ts).
+    typeCast: false,
     // Only the SQL editor, whose text is the user's own SQL on their own database, takes several statements.
     multipleStatements: options.multipleStatements ?? false,
   });

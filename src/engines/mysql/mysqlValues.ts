@@ -11,9 +11,6 @@ const BINARY_CHARSET = 63;
 /** VARCHAR, BIT, TINY/MEDIUM/LONG_BLOB, BLOB, VAR_STRING, STRING, GEOMETRY. */
 const BINARY_CAPABLE = new Set([15, 16, 249, 250, 251, 252, 253, 254, 255]);
 
-/** Every cell arrives as the server's text bytes (or null); columns decide what they become. */
-export const rawCells = (field: { buffer(): Buffer | null }): Buffer | null => field.buffer();
-
 /**
  * Exact values from the text protocol: numbers for TINYINT…INT, YEAR, FLOAT and DOUBLE (all
  * exact in a double); BIGINT and DECIMAL as their digits; dates, times and JSON as MySQL
