@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full test suite, from a fresh machine: installs Bun, openssh-server, sudo and PostgreSQL
+# The full test suite, from a fresh machine: installs Bun, openssh-server, sudo, PostgreSQL and MariaDB
 # if missing, starts the local PostgreSQL, type-checks, and runs `bun test` as root (the
 # end-to-end tests build sandbox VPS hosts in network and mount namespaces).
 set -euo pipefail
@@ -15,6 +15,8 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-serve
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The sandbox VPS's MySQL is the host's MariaDB (never started on the host itself).
+[ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]} from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,13 +1,26 @@
 import { cors } from "@elysiajs/cors";
 import { Elysia } from "elysia";
-import { DEFAULT_TABLE_DATA_MAX_ROWS, type SshSettings } from "./config/env";
+import { DEFAULT_BACKUP_CONFIG, DEFAULT_QUERY_SETTINGS, DEFAULT_TABLE_DATA_MAX_ROWS, type BackupConfig, type QuerySettings, type SshSettings } from "./config/env";
+import type { BackupStore } from "./db/backupStore";
+import { postgresBackupEngine } from "./engines/postgres/postgresBackups";
+import { backupsController } from "./features/backups/backups.controller";
+import { createBackupService } from "./features/backups/backups.service";
 import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
 import { noAudit, type AuditTrail } from "./db/auditTrail";
 import type { DeployedDbStore } from "./db/deployedDbStore";
 import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
+import { createSqlConnectionPool } from "./engines/postgres/sqlConnections";
 import { healthController } from "./features/health/health.controller";
+import { mysqlBackupEngine } from "./engines/mysql/mysqlBackups";
+import { createMySqlProbe, type MySqlProbe } from "./engines/mysql/mysqlProbe";
+import { mysqlController } from "./features/mysql/mysql.controller";
+import { createMySqlService } from "./features/mysql/mysql.service";
+import { createMySqlBrowsingService } from "./features/mysql/mysqlBrowsing.service";
+import { createMySqlQueryService } from "./features/mysql/mysqlQuery.service";
+import { queryController } from "./features/query/query.controller";
+import { createQueryService } from "./features/query/query.service";
 import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { apiDocs } from "./http/apiDocs";
@@ -35,10 +48,35 @@ export interface AppDependencies {
   sessions: SshSessions;
   /** Defaults to a real TCP login with `pg`. */
   probe?: DatabaseProbe;
+  /** Defaults to a real TCP login with `mysql2`. */
+  mysqlProbe?: MySqlProbe;
   /** Rows in a table-data answer without `limit`; defaults to DEFAULT_TABLE_DATA_MAX_ROWS. */
   tableDataMaxRows?: number;
+  /** The SQL editor's bounds; defaults to DEFAULT_QUERY_SETTINGS. */
+  query?: QuerySettings;
+  /** Backup records; without them the backup routes are not served. */
+  backups?: BackupStore;
+  backupConfig?: BackupConfig;
   clock?: () => Date;
   logger?: Logger;
+}
+
+/** The backup feature of an app with these dependencies (the server also uses it at start-up). */
+export function backupServiceFor(deps: AppDependencies, backups: BackupStore) {
+  const config = deps.backupConfig ?? DEFAULT_BACKUP_CONFIG;
+  return createBackupService({
+    registry: deps.registry,
+    databases: deps.store,
+    backups,
+    audit: deps.audit ?? noAudit,
+    sessions: deps.sessions,
+    encryptionKey: deps.encryptionKey,
+    login: { user: deps.ssh.user, port: deps.ssh.port },
+    engines: { postgres: postgresBackupEngine(deps.ssh.user), mysql: mysqlBackupEngine(deps.ssh.user) },
+    settings: { retention: config.retention, answerWithinMs: config.answerWithinMs, dumpTimeoutMs: config.dumpTimeoutMs, commandTimeoutMs: deps.ssh.commandTimeoutMs },
+    logger: deps.logger ?? silentLogger,
+    clock: deps.clock ?? (() => new Date()),
+  });
 }
 
 /** Builds a complete, independent service instance from its dependencies (no globals). */
@@ -48,7 +86,7 @@ export function createApp(deps: AppDependencies) {
   const login = { user: deps.ssh.user, port: deps.ssh.port };
   const remote = { sshUser: deps.ssh.user, commandTimeoutMs: deps.ssh.commandTimeoutMs, installTimeoutMs: deps.ssh.installTimeoutMs };
 
-  const databases = createDatabaseService({
+  const shared = {
     store: deps.store,
     audit: deps.audit ?? noAudit,
     registry: deps.registry,
@@ -57,10 +95,13 @@ export function createApp(deps: AppDependencies) {
     encryptionKey: deps.encryptionKey,
     login,
     remote,
+    // One per service instance: PostgreSQL and MySQL deploys to one machine take turns.
     hostLocks: new KeyedMutex(),
-    probe: deps.probe ?? createPgProbe(deps.ssh.connectTimeoutMs),
     logger,
-  });
+  };
+  const databases = createDatabaseService({ ...shared, probe: deps.probe ?? createPgProbe(deps.ssh.connectTimeoutMs) });
+  const mysql = createMySqlService({ ...shared, probe: deps.mysqlProbe ?? createMySqlProbe(deps.ssh.connectTimeoutMs) });
+  const mysqlBrowsing = createMySqlBrowsingService({ ...shared, maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS });
   const tables = createTableService({
     registry: deps.registry,
     store: deps.store,
@@ -71,6 +112,22 @@ export function createApp(deps: AppDependencies) {
     remote,
     maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
   });
+
+  const querySettings = deps.query ?? DEFAULT_QUERY_SETTINGS;
+  const mysqlQuery = createMySqlQueryService({ ...shared, query: querySettings });
+  const query = createQueryService({
+    registry: deps.registry,
+    store: deps.store,
+    audit: deps.audit ?? noAudit,
+    secretBox: createSecretBox(deps.encryptionKey, 1_000),
+    encryptionKey: deps.encryptionKey,
+    login,
+    connections: createSqlConnectionPool({ sessions: deps.sessions, remote, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2 }),
+    statementTimeoutMs: querySettings.statementTimeoutMs,
+    maxRows: querySettings.maxRows,
+    maxBytes: 64 * 1024 * 1024,
+  });
+
 
   // onRequest hooks run in this order. CORS comes first so that every answer to an allowed
   // origin, refusals included (413, 415, 429), can be read by the portal, and preflights are
@@ -99,7 +156,10 @@ export function createApp(deps: AppDependencies) {
       ]),
     )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
-    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits));
+    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
+    .use(queryController(query, deps.accessTokenSecret, deps.rateLimits))
+    .use(deps.backups ? backupsController(backupServiceFor(deps, deps.backups), deps.accessTokenSecret, deps.rateLimits) : new Elysia())
+    .use(mysqlController({ deploys: mysql, browsing: mysqlBrowsing, queries: mysqlQuery }, deps.accessTokenSecret, deps.rateLimits));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,5 +1,6 @@
 import pg from "pg";
-import { createApp } from "./app";
+import { backupServiceFor, createApp } from "./app";
+import { createBackupStore } from "./db/backupStore";
 import { ConfigError, type AppConfig } from "./config/env";
 import { createAuditTrail } from "./db/auditTrail";
 import { reconcileUnfinishedDeploys, type ReconcileDeps } from "./features/databases/reconcileDeploys";
@@ -91,7 +92,14 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   });
   closers.push(() => sessions.closeAll());
   const audit = createAuditTrail(wiring.metadata, logger);
-  const app = createApp({ ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows });
+  const appDeps = { ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows, query: config.query, backups: createBackupStore(wiring.metadata), backupConfig: config.backups };
+  // Before any request: a backup still `running` was cut off by the last stop of the service.
+  const interrupted = await backupServiceFor(appDeps, appDeps.backups).failInterrupted().catch((error: unknown) => {
+    logger.warn("backup.reconcile_failed", { reason: error instanceof Error ? error.name : "unknown" });
+    return 0;
+  });
+  if (interrupted > 0) logger.warn("backup.interrupted", { count: interrupted });
+  const app = createApp(appDeps);
   try {
     // Bun closes requests idle for 10 s by default; remote reads may legitimately take longer
     // (deploys and deletes lift the limit per request, bounded by their SSH timeouts).

@@ -19,6 +19,28 @@ export const DEFAULT_CORS_ORIGINS = ["http://localhost:5173", PRODUCTION_PORTAL_
 /** Rows in a table-data JSON answer that asks for no `limit`. */
 export const DEFAULT_TABLE_DATA_MAX_ROWS = 10_000;
 
+/** The SQL editor's bounds (POST /run-query). */
+export interface QuerySettings {
+  /** statement_timeout of every run; past it the run is cancelled and answered 504. */
+  statementTimeoutMs: number;
+  /** Rows kept in one answer, over all its statements. */
+  maxRows: number;
+}
+
+/** Backups (POST /backup-postgres-db and /backups). */
+export interface BackupConfig {
+  /** Newest done backups kept per database. */
+  retention: number;
+  /** A dump still running after this long is answered `running` and finishes in the background. */
+  answerWithinMs: number;
+  /** The longest one dump or restore may take. */
+  dumpTimeoutMs: number;
+}
+
+export const DEFAULT_BACKUP_CONFIG: BackupConfig = { retention: 7, answerWithinMs: 60_000, dumpTimeoutMs: 6 * 3_600_000 };
+
+export const DEFAULT_QUERY_SETTINGS: QuerySettings = { statementTimeoutMs: 30_000, maxRows: 10_000 };
+
 export interface SshSettings {
   user: string;
   port: number;
@@ -44,6 +66,8 @@ export interface AppConfig {
   corsOrigins: string[];
   ssh: SshSettings;
   tableDataMaxRows: number;
+  query: QuerySettings;
+  backups: BackupConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -141,5 +165,14 @@ export function loadConfig(env: Env): AppConfig {
       idleTimeoutMs: readInt(env, "SSH_IDLE_TIMEOUT_MS", 60_000, 100, 3_600_000),
     },
     tableDataMaxRows: readInt(env, "TABLE_DATA_MAX_ROWS", DEFAULT_TABLE_DATA_MAX_ROWS, 1, 100_000),
+    query: {
+      statementTimeoutMs: readInt(env, "QUERY_STATEMENT_TIMEOUT_MS", DEFAULT_QUERY_SETTINGS.statementTimeoutMs, 100, 3_600_000),
+      maxRows: readInt(env, "QUERY_MAX_ROWS", DEFAULT_QUERY_SETTINGS.maxRows, 1, 100_000),
+    },
+    backups: {
+      retention: readInt(env, "BACKUP_RETENTION", DEFAULT_BACKUP_CONFIG.retention, 1, 1_000),
+      answerWithinMs: readInt(env, "BACKUP_ANSWER_WITHIN_MS", DEFAULT_BACKUP_CONFIG.answerWithinMs, 0, 3_600_000),
+      dumpTimeoutMs: readInt(env, "BACKUP_TIMEOUT_MS", DEFAULT_BACKUP_CONFIG.dumpTimeoutMs, 1_000, 7 * 24 * 3_600_000),
+    },
   };
 }

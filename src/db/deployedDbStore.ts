@@ -1,6 +1,7 @@
 import { and, asc, count, eq, lt, ne, sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { DatabaseAlreadyExistsError, DependencyUnavailableError } from "../errors/appErrors";
+import { ofEngine, type Engine } from "./engines";
 import { isConnectionFailure, isUniqueViolation } from "./errors";
 import { FOLD_UNQUOTED_SQL } from "./recordedNames";
 import { DEPLOY_STATUS, deployed_db, type DeployedDbRow, type NewDeployedDbRow } from "./schema";
@@ -15,6 +16,8 @@ export interface MachineScope {
   userId: number;
   vpsId: number;
   host: string;
+  /** Rows of the other engine never take part: their names and users live in another server. */
+  engine: Engine;
 }
 
 /** Persistence of `deployed_db`. Callers pass sealed passwords; this layer never sees plaintext. */
@@ -23,12 +26,14 @@ export interface DeployedDbStore {
   insertDeploying(row: Omit<NewDeployedDbRow, "id" | "status" | "createdAt">): Promise<DeployedDbRow>;
   markRunning(id: number): Promise<void>;
   markFailed(id: number): Promise<void>;
-  /** Rows still `deploying` although created before `before`: their deploy was interrupted. */
-  listStaleDeploying(before: Date): Promise<DeployedDbRow[]>;
+  /** That engine's rows still `deploying` although created before `before`: their deploy was interrupted. */
+  listStaleDeploying(before: Date, engine: Engine): Promise<DeployedDbRow[]>;
   remove(id: number): Promise<void>;
   listByUser(userId: number): Promise<DeployedDbRow[]>;
   findByIdForUser(id: number, userId: number): Promise<DeployedDbRow | undefined>;
   exists(id: number): Promise<boolean>;
+  /** Every row of the caller on that machine, by id. */
+  listOnMachine(scope: MachineScope): Promise<DeployedDbRow[]>;
   /** The caller's row on that machine for a database named exactly `dbName` in the request. */
   findByName(scope: MachineScope, dbName: string): Promise<DeployedDbRow | undefined>;
   /** How many other of the caller's databases on that machine use the role `roleName` (its name there). */
@@ -50,7 +55,7 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
 }
 
 const inScope = (scope: MachineScope) =>
-  and(eq(deployed_db.userId, scope.userId), eq(deployed_db.vpsId, scope.vpsId), eq(deployed_db.host, scope.host));
+  and(eq(deployed_db.userId, scope.userId), eq(deployed_db.vpsId, scope.vpsId), eq(deployed_db.host, scope.host), ofEngine(scope.engine));
 
 /** The row's role as named on the machine (see recordedNames.ts). */
 const roleOnMachine = sql`CASE WHEN ${deployed_db.legacyNames} THEN translate(${deployed_db.username}, ${FOLD_UNQUOTED_SQL.from}, ${FOLD_UNQUOTED_SQL.to}) ELSE ${deployed_db.username} END`;
@@ -84,12 +89,12 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
       guarded(async () => {
         await db.update(deployed_db).set({ status: DEPLOY_STATUS.failed }).where(eq(deployed_db.id, id));
       }),
-    listStaleDeploying: (before) =>
+    listStaleDeploying: (before, engine) =>
       guarded(() =>
         db
           .select()
           .from(deployed_db)
-          .where(and(eq(deployed_db.status, DEPLOY_STATUS.deploying), lt(deployed_db.createdAt, before)))
+          .where(and(eq(deployed_db.status, DEPLOY_STATUS.deploying), lt(deployed_db.createdAt, before), ofEngine(engine)))
           .orderBy(asc(deployed_db.id)),
       ),
     remove: (id) =>
@@ -110,6 +115,7 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
         const [row] = await db.select({ id: deployed_db.id }).from(deployed_db).where(eq(deployed_db.id, id));
         return row !== undefined;
       }),
+    listOnMachine: (scope) => guarded(() => db.select().from(deployed_db).where(inScope(scope)).orderBy(asc(deployed_db.id))),
     findByName: (scope, dbName) =>
       guarded(async () => {
         const [row] = await db

@@ -1,4 +1,5 @@
-import { boolean, index, integer, pgTable, primaryKey, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { bigint, boolean, index, integer, pgTable, primaryKey, serial, timestamp, uniqueIndex, varchar } from "drizzle-orm/pg-core";
 
 /**
  * Our metadata: one row per database we deployed. Column names are those of the previous
@@ -27,7 +28,8 @@ export const deployed_db = pgTable(
     // One database name per machine and address: the database-level guard against concurrent
     // duplicate deploys. Not per address alone: when an address moves to another tenant's
     // machine, the old tenant's rows for it are stale and must not block (or meet) the new one's.
-    uniqueIndex("deployed_db_vps_id_host_db_name_key").on(table.vpsId, table.host, table.dbName),
+    // Per engine too: a MySQL and a PostgreSQL database of one name live in different servers.
+    uniqueIndex("deployed_db_vps_id_host_engine_db_name_key").on(table.vpsId, table.host, sql`(lower(${table.dbType}) = 'mysql')`, table.dbName),
     index("deployed_db_user_id_id_idx").on(table.userId, table.id),
   ],
 );
@@ -76,3 +78,39 @@ export const machine_host_keys = pgTable(
   },
   (table) => [primaryKey({ columns: [table.machineId, table.host] })],
 );
+
+/**
+ * Every backup taken of a user's database: where its file is on the machine and what it
+ * holds. Not tied to the database row by a foreign key: deleting a database keeps its backups
+ * (restorable) until they are deleted themselves. `status`: `running`, then `done` or `failed`
+ * (with `error`); a failed backup has no file.
+ */
+export const backups = pgTable(
+  "backups",
+  {
+    id: serial("id").primaryKey(),
+    databaseId: integer("database_id").notNull(),
+    userId: integer("user_id").notNull(),
+    machineId: integer("machine_id").notNull(),
+    host: varchar("host", { length: 100 }).notNull(),
+    engine: varchar("engine", { length: 16 }).notNull(),
+    /** The database's name on the machine when the backup was taken. */
+    dbName: varchar("db_name", { length: 63 }).notNull(),
+    /** Its owner role there: a restore gives the new database to it. */
+    roleName: varchar("role_name", { length: 63 }).notNull(),
+    fileName: varchar("file_name", { length: 200 }).notNull(),
+    path: varchar("path", { length: 500 }).notNull(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }),
+    sha256: varchar("sha256", { length: 64 }),
+    status: varchar("status", { length: 16 }).notNull(),
+    error: varchar("error", { length: 500 }),
+    createdAt: timestamp("created_at", { withTimezone: true }).defaultNow().notNull(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (table) => [index("backups_user_id_database_id_idx").on(table.userId, table.databaseId, table.id), index("backups_status_idx").on(table.status)],
+);
+
+export type BackupRow = typeof backups.$inferSelect;
+export type NewBackupRow = typeof backups.$inferInsert;
+
+export const BACKUP_STATUS = { running: "running", done: "done", failed: "failed" } as const;

@@ -154,7 +154,7 @@ export class HostKeyMismatchError extends AppError {
 export class DeployRefusedError extends AppError {
   readonly kind = "deploy-refused";
   constructor(
-    readonly reason: "privileged-role" | "foreign-role" | "foreign-database" | "unknown",
+    readonly reason: "privileged-role" | "foreign-role" | "foreign-database" | "privileged-user" | "foreign-user" | "unknown",
     names: { dbName: string; userName: string },
   ) {
     super(DEPLOY_REFUSED_MESSAGES[reason](names));
@@ -167,5 +167,25 @@ const DEPLOY_REFUSED_MESSAGES: Record<DeployRefusedError["reason"], (names: { db
   "foreign-role": ({ userName }) =>
     `Role ${userName} already exists on the machine and was not created by this service for your databases there; nothing was changed, choose another user name`,
   "foreign-database": ({ dbName }) => `Database ${dbName} already exists on the machine and was not created by this service; nothing was changed`,
+  "privileged-user": ({ userName }) =>
+    `MySQL user ${userName} already exists on the machine with global or grant privileges; nothing was changed, choose another user name`,
+  "foreign-user": ({ userName }) =>
+    `MySQL user ${userName} already exists on the machine and was not created by this service for your databases there; nothing was changed, choose another user name`,
   unknown: () => "The machine refused the deployment; nothing was changed",
 };
+
+/**
+ * PostgreSQL refused a statement of the user's own SQL: the user must see their mistake.
+ * `position` is 1-based in the whole submitted text, `statement` the 1-based statement index.
+ */
+export class SqlStatementError extends AppError {
+  readonly kind = "sql-error";
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly statement: number,
+    readonly position?: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,5 +1,5 @@
 import { Elysia, ValidationError } from "elysia";
-import { AppError } from "../errors/appErrors";
+import { AppError, SqlStatementError } from "../errors/appErrors";
 import { errorIdentity } from "../shared/errorIdentity";
 import type { Logger } from "../shared/logger";
 import { requestIdOf } from "./requestLog";
@@ -26,6 +26,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "remote-timeout": 504,
   "dependency-unavailable": 503,
   "deploy-refused": 409,
+  "sql-error": 400,
 };
 
 export interface HttpError {
@@ -60,6 +61,8 @@ export function errorResponses(logger: Logger) {
     if (appError) {
       const { status, message } = toHttpError(appError);
       if (status >= 500) logger.warn("request.failed", { requestId: requestIdOf(request), kind: appError.kind, status, path: new URL(request.url).pathname, reason: appError.message });
+      // The user's own SQL failed: where, and PostgreSQL's SQLSTATE, so an editor can point at it.
+      if (appError instanceof SqlStatementError) return { ...reply(status, message), code: appError.code, statement: appError.statement, ...(appError.position === undefined ? {} : { position: appError.position }) };
       return reply(status, message);
     }
     switch (code) {

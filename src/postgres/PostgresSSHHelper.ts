@@ -4,6 +4,7 @@ import { copyLines, unescapeCopyField } from "./copyText";
 import { LineSplitter, readMarkers, sectionAfter } from "./scriptOutput";
 import {
   bashScriptCommand,
+  databasePortScript,
   DEPLOY_REFUSALS,
   deployScript,
   dropDatabaseSql,
@@ -156,6 +157,15 @@ export class PostgresSSHHelper {
   }
 
   /** See openTableData in tableReader.ts. */
+  /** The port of the running cluster holding `dbName`, or undefined when none has it. */
+  async findDatabasePort(dbName: string): Promise<number | undefined> {
+    const result = await this.ssh.exec(bashScriptCommand(this.settings.sshUser), { stdin: databasePortScript(dbName), timeoutMs: this.settings.commandTimeoutMs });
+    const port = Number(readMarkers(result.stdout).result.get("port"));
+    if (Number.isInteger(port) && port > 0 && port < 65536) return port;
+    if (result.exitCode !== 0) throw new RemoteStepError("find-port", "Could not find the PostgreSQL cluster of the database on the machine");
+    return undefined;
+  }
+
   openTableData(query: TableDataQuery, signal?: AbortSignal): Promise<OpenedTableData> {
     return openTableData(this.ssh, this.settings.commandTimeoutMs, query, signal);
   }

@@ -450,3 +450,150 @@ EOF_SETTINGS
 main </dev/null
 `;
 }
+
+/**
+ * Bash: `find_cluster <sql>` sets PG_VER and PG_PORT to the first running cluster where the
+ * probe (run as postgres) prints 1; both stay empty when none does. A machine may run
+ * several clusters, on any port.
+ */
+const FIND_CLUSTER_FUNCTIONS = `as_postgres() { if command -v sudo >/dev/null 2>&1; then sudo -n -u postgres -- "$@"; else runuser -u postgres -- "$@"; fi; }
+find_cluster() {
+  PG_VER= PG_PORT=
+  clusters=$(pg_lsclusters -h 2>/dev/null) || clusters=
+  while read -r ver name port status rest; do
+    case "$status" in online*) ;; *) continue ;; esac
+    found=$(as_postgres "/usr/lib/postgresql/$ver/bin/psql" -X -q -tA -p "$port" -d postgres -c "$1" 2>/dev/null </dev/null)
+    if [ "$found" = 1 ]; then PG_VER=$ver PG_PORT=$port; return 0; fi
+  done <<EOF_CLUSTERS
+$clusters
+EOF_CLUSTERS
+  return 1
+}`;
+
+const databaseProbe = (dbName: string) => quoteShell(`SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(dbName)}`);
+
+/**
+ * Finds the port of the running cluster that holds `dbName`: prints `@@RESULT port=<n>`, or
+ * `@@MISSING database` when no running cluster has it. Sent as a bash script over stdin; the
+ * name is a validated identifier.
+ */
+export function databasePortScript(dbName: string): string {
+  return `set -u
+export LC_ALL=C
+cd /tmp 2>/dev/null || cd /
+${FIND_CLUSTER_FUNCTIONS}
+if find_cluster ${databaseProbe(dbName)}; then printf '@@RESULT port=%s\\n' "$PG_PORT"; else printf '@@MISSING database\\n'; fi
+`;
+}
+
+/** Where backups live on a machine: one directory per engine and database, root's alone (0700). */
+export const BACKUP_ROOT = "/var/backups/zyotra";
+const BACKUP_PATH = /^\/var\/backups\/zyotra\/[a-z]+\/[A-Za-z_][A-Za-z0-9_]*\/[A-Za-z0-9_][A-Za-z0-9_.-]*\.dump$/;
+
+export function postgresBackupDir(dbName: string): string {
+  return `${BACKUP_ROOT}/postgres/${dbName}`;
+}
+
+/** Only paths of the shape this service writes are ever read, restored or removed. */
+export function assertBackupPath(path: string): string {
+  if (!BACKUP_PATH.test(path) || path.includes("..")) throw new Error("not a backup path of this service");
+  return path;
+}
+
+const partialOf = (path: string) => path.replace(/\/([^/]+)$/, "/.$1.partial");
+
+/**
+ * pg_dump in custom format (compressed) of exactly one database, written by root's shell into a
+ * temporary name in the database's 0700 directory (file 0600), renamed only when pg_dump
+ * succeeded; prints `@@RESULT size=` and `@@RESULT sha256=`. On failure nothing is left and
+ * `@@FAIL` says why; pg_dump's own messages go to stderr.
+ */
+export function postgresDumpScript(dbName: string, path: string): string {
+  assertBackupPath(path);
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  return `set -u
+export LC_ALL=C
+cd /tmp 2>/dev/null || cd /
+umask 077
+${FIND_CLUSTER_FUNCTIONS}
+fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
+find_cluster ${databaseProbe(dbName)} || { printf '@@MISSING database\\n'; exit 1; }
+mkdir -p ${quoteShell(dir)} && chmod 0700 ${quoteShell(BACKUP_ROOT)} ${quoteShell(`${BACKUP_ROOT}/postgres`)} ${quoteShell(dir)} || fail "could not create the backup directory"
+tmp=${quoteShell(partialOf(path))}
+trap 'rm -f "$tmp"' EXIT
+if ! as_postgres "/usr/lib/postgresql/$PG_VER/bin/pg_dump" -Fc -p "$PG_PORT" -d ${quoteShell(dbName)} > "$tmp" </dev/null; then
+  fail "pg_dump failed"
+fi
+size=$(stat -c %s "$tmp") && sum=$(sha256sum "$tmp") || fail "could not measure the dump"
+mv -f "$tmp" ${quoteShell(path)} || fail "could not move the dump into place"
+trap - EXIT
+printf '@@RESULT size=%s\\n@@RESULT sha256=%s\\n' "$size" "\${sum%% *}"
+`;
+}
+
+/** Removes a backup file and its temporary twin (an interrupted dump); missing files are fine. */
+export function removeBackupScript(path: string): string {
+  assertBackupPath(path);
+  return `rm -f -- ${quoteShell(path)} ${quoteShell(partialOf(path))}\n`;
+}
+
+/**
+ * Streams a backup file to stdout (the download), after checking it still has its recorded
+ * SHA-256: a changed or missing file sends no byte and exits 3 (`@@FAIL` on stderr).
+ */
+export function readBackupScript(path: string, sha256: string): string {
+  assertBackupPath(path);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error("not a sha256");
+  return `printf '%s  %s\\n' ${quoteShell(sha256)} ${quoteShell(path)} | sha256sum -c --status - 2>/dev/null || { printf '@@FAIL checksum\\n' >&2; exit 3; }
+exec cat -- ${quoteShell(path)}
+`;
+}
+
+export interface RestoreSpec {
+  path: string;
+  sha256: string;
+  /** A new database: the restore refuses an existing one. */
+  dbName: string;
+  roleName: string;
+  deployId: number;
+}
+
+/**
+ * Restores a custom-format dump into a NEW database owned by the role, in the cluster where the
+ * role lives: checksum first, then CREATE DATABASE (tagged like a deploy, so an interrupted
+ * restore is undone like an interrupted deploy), then pg_restore as that role (objects owned by
+ * it, no foreign owners or grants), in one transaction. On failure the new database is dropped.
+ */
+export function postgresRestoreScript({ path, sha256, dbName, roleName, deployId }: RestoreSpec): string {
+  assertBackupPath(path);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error("not a sha256");
+  const db = quoteIdent(dbName);
+  const role = quoteIdent(roleName);
+  const createSql = `${SESSION_SAFETY_SQL}
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${quoteLiteral(dbName)}) AS zsl_db_exists \\gset
+\\if :zsl_db_exists
+\\echo @@REFUSED foreign-database
+DO $zsl$ BEGIN RAISE EXCEPTION 'restore refused, nothing was changed'; END $zsl$;
+\\endif
+CREATE DATABASE ${db} OWNER ${role};
+COMMENT ON DATABASE ${db} IS ${quoteLiteral(deployTag(deployId))};
+GRANT ALL PRIVILEGES ON DATABASE ${db} TO ${role};
+`;
+  const dropSql = `DROP DATABASE IF EXISTS ${db};\n`;
+  return `set -u
+export LC_ALL=C
+cd /tmp 2>/dev/null || cd /
+${FIND_CLUSTER_FUNCTIONS}
+fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
+printf '%s  %s\\n' ${quoteShell(sha256)} ${quoteShell(path)} | sha256sum -c --status - || fail "the backup file does not match its recorded checksum"
+find_cluster ${quoteShell(`SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(roleName)}`)} || fail "the role of the backup no longer exists on the machine"
+PG_BIN=/usr/lib/postgresql/$PG_VER/bin
+printf '%s' '${Buffer.from(createSql, "utf8").toString("base64")}' | base64 -d | as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres || fail "creating the database failed"
+printf '@@CREATED database\\n'
+if ! as_postgres "$PG_BIN/pg_restore" --no-owner --no-privileges --role=${quoteShell(roleName)} --exit-on-error --single-transaction -p "$PG_PORT" -d ${quoteShell(dbName)} < ${quoteShell(path)}; then
+  printf '%s' '${Buffer.from(dropSql, "utf8").toString("base64")}' | base64 -d | as_postgres "$PG_BIN/psql" -X -q -p "$PG_PORT" -d postgres
+  fail "pg_restore failed"
+fi
+printf '@@RESULT restored=1\\n'
+`;
+}

@@ -35,3 +35,26 @@ export function kindOfBaseType(oid: number): ValueKind {
       return "text";
   }
 }
+
+export type Cell = null | boolean | number | string;
+
+/**
+ * One value of PostgreSQL's text output as JSON, by the column's kind: the contract of
+ * copyToJson.ts (table data) for values that arrive one by one (the SQL editor). Numbers that
+ * JSON cannot hold (NaN, ±Infinity) stay PostgreSQL's text.
+ */
+export function cellFromText(kind: ValueKind, text: string | null): Cell {
+  if (text === null) return null;
+  switch (kind) {
+    case "boolean":
+      return text === "t";
+    case "integer":
+      return Number(text);
+    case "float": {
+      const value = Number(text);
+      return Number.isFinite(value) ? value : text;
+    }
+    default:
+      return text;
+  }
+}

@@ -165,6 +165,27 @@ export class SSHClient {
   }
 
   /**
+   * A TCP connection from the machine itself to `127.0.0.1:<port>` there (ssh `direct-tcpip`),
+   * e.g. to the machine's local PostgreSQL: no port has to be open to the outside, and the
+   * bytes travel inside the authenticated, host-key-pinned SSH connection.
+   */
+  forwardToLocalPort(port: number): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new SshChannelUnavailableError(`The SSH connection to ${this.options.host} is closed`));
+        return;
+      }
+      this.client.forwardOut("127.0.0.1", 0, "127.0.0.1", port, (error, channel) => {
+        if (error) {
+          reject(new MachineUnreachableError(`${this.options.host} refused a forwarded connection to its port ${port} (is TCP forwarding allowed in sshd, and is the server listening?)`));
+          return;
+        }
+        resolve(channel);
+      });
+    });
+  }
+
+  /**
    * Starts a command whose stdout is consumed as it arrives (large outputs in bounded memory).
    * Resolves once the channel is open; see StreamedCommand for the rest.
    */

@@ -6,7 +6,7 @@ import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
 /** The store's machine-scoped queries on the real metadata database. */
 let dbs: TestDatabases;
-const row = (fields: { dbName: string; username: string; userId: number; vpsId: number; host?: string; legacyNames?: boolean }) => ({
+const row = (fields: { dbName: string; username: string; userId: number; vpsId: number; host?: string; legacyNames?: boolean; dbType?: string; status?: string }) => ({
   password: "sealed",
   host: "203.0.113.5",
   dbType: "postgres",
@@ -33,7 +33,7 @@ describe("deployed_db store", () => {
         row({ dbName: "c", username: "app", userId: 1, vpsId: 10, host: "203.0.113.6" }),
       ])
       .returning();
-    const scope = { userId: 1, vpsId: 10, host: "203.0.113.5" };
+    const scope = { userId: 1, vpsId: 10, host: "203.0.113.5", engine: "postgres" as const };
     expect(await dbs.store.countOtherUsersOfRole(scope, "app", mine?.id ?? 0)).toBe(1);
     await dbs.store.setRolePassword(scope, "app", "new-sealed");
     const passwords = (await dbs.drizzleDb.select().from(deployed_db)).map((r) => [r.userId, r.vpsId, r.host, r.password]);
@@ -53,7 +53,7 @@ describe("deployed_db store", () => {
       .insert(deployed_db)
       .values(names.map((username, i) => row({ dbName: `legacy_${i}`, username, userId: 3, vpsId: 11, legacyNames: true })))
       .returning();
-    const scope = { userId: 3, vpsId: 11, host: "203.0.113.5" };
+    const scope = { userId: 3, vpsId: 11, host: "203.0.113.5", engine: "postgres" as const };
     for (const username of names) {
       const folded = foldUnquotedName(username);
       expect(await dbs.store.countOtherUsersOfRole(scope, folded, -1)).toBe(1);
@@ -66,5 +66,25 @@ describe("deployed_db store", () => {
       { dbName: "legacy_3", roleName: "mixed_case_9" },
     ]);
     expect(namesOnMachine({ dbName: "MyApp", username: "MyUser", legacyNames: false })).toEqual({ dbName: "MyApp", roleName: "MyUser" });
+  });
+
+  test("engines never meet: role counts, password updates, name lookups and the stale sweep see only their own engine's rows", async () => {
+    const [pgRow] = await dbs.drizzleDb
+      .insert(deployed_db)
+      .values([
+        row({ dbName: "shared", username: "both", userId: 4, vpsId: 12 }),
+        row({ dbName: "shared", username: "both", userId: 4, vpsId: 12, dbType: "mysql", status: "deploying" }),
+      ])
+      .returning();
+    const pg = { userId: 4, vpsId: 12, host: "203.0.113.5", engine: "postgres" as const };
+    const my = { ...pg, engine: "mysql" as const };
+    expect(await dbs.store.countOtherUsersOfRole(pg, "both", pgRow?.id ?? 0)).toBe(0);
+    expect(await dbs.store.countOtherUsersOfRole(my, "both", pgRow?.id ?? 0)).toBe(1);
+    await dbs.store.setRolePassword(my, "both", "mysql-sealed");
+    expect((await dbs.store.findByName(pg, "shared"))?.password).toBe("sealed");
+    expect((await dbs.store.findByName(my, "shared"))?.password).toBe("mysql-sealed");
+    const later = new Date(Date.now() + 60_000);
+    expect((await dbs.store.listStaleDeploying(later, "postgres")).map((r) => r.dbType)).not.toContain("mysql");
+    expect((await dbs.store.listStaleDeploying(later, "mysql")).map((r) => r.dbName)).toEqual(["shared"]);
   });
 });

@@ -34,7 +34,7 @@ describe("migrations", () => {
       { db_name: "a", password: "plain1", legacy_names: true },
       { db_name: "b", password: "plain2", legacy_names: true },
     ]);
-    expect(await indexNames(db)).toEqual(["deployed_db_pkey", "deployed_db_user_id_id_idx", "deployed_db_vps_id_host_db_name_key"]);
+    expect(await indexNames(db)).toEqual(["deployed_db_pkey", "deployed_db_user_id_id_idx", "deployed_db_vps_id_host_engine_db_name_key"]);
     await expect(
       db.pool.query(`INSERT INTO deployed_db (db_name, username, password, host, db_type, vps_id, user_id, status) VALUES ('a', 'u', 'p', '1.2.3.4', 'postgres', 1, 7, 'running')`),
     ).rejects.toThrow(/unique/);
@@ -75,7 +75,18 @@ describe("migrations", () => {
   test("a fresh database gets the whole schema", async () => {
     db = await ThrowawayDatabase.create("zsl_fresh");
     await migrate(drizzle(db.pool), { migrationsFolder: MIGRATIONS_FOLDER });
-    expect(await indexNames(db)).toContain("deployed_db_vps_id_host_db_name_key");
+    expect(await indexNames(db)).toContain("deployed_db_vps_id_host_engine_db_name_key");
+  });
+
+  test("0004: names are unique per engine: a MySQL and a PostgreSQL database of one name on one machine are both recorded", async () => {
+    db = await ThrowawayDatabase.create("zsl_engines");
+    await migrate(drizzle(db.pool), { migrationsFolder: MIGRATIONS_FOLDER });
+    const insert = (dbType: string) =>
+      db?.pool.query(`INSERT INTO deployed_db (db_name, username, password, host, db_type, vps_id, user_id, status) VALUES ('a', 'u', 'p', '1.2.3.4', $1, 1, 7, 'running')`, [dbType]);
+    await insert("postgres");
+    await insert("mysql");
+    await expect(insert("MySQL")).rejects.toThrow(/unique/);
+    await expect(insert("postgresql")).rejects.toThrow(/unique/);
   });
 
   test("duplicate (host, db_name) rows stop the migration with guidance and lose nothing", async () => {

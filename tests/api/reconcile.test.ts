@@ -43,3 +43,36 @@ test("an interrupted deploy whose machine cannot be reached is marked failed, ne
   expect(stale?.status).toBe("failed");
   expect(fresh?.status).toBe("deploying");
 });
+
+test("an interrupted MySQL deploy is never undone as a PostgreSQL one: marked failed without any SSH connection", async () => {
+  const machineId = await dbs.addMachine({ ip: "10.99.1.3", ownerId: 4, rootPassword: "pw" });
+  await dbs.drizzleDb.insert(deployed_db).values({
+    dbName: "my_stale",
+    username: "u",
+    password: "enc:v1:AAAA",
+    host: "10.99.1.3",
+    dbType: "mysql",
+    vpsId: machineId,
+    userId: 4,
+    status: "deploying",
+    createdAt: new Date(Date.now() - 3_600_000),
+  });
+  const sessions = refusingSessions();
+  const result = await reconcileUnfinishedDeploys(
+    {
+      store: dbs.store,
+      registry: dbs.registry,
+      sessions,
+      audit: noAudit,
+      encryptionKey: TEST_ENCRYPTION_KEY,
+      login: { user: "root", port: 22 },
+      remote: { sshUser: "root", commandTimeoutMs: TEST_SSH.commandTimeoutMs, installTimeoutMs: TEST_SSH.installTimeoutMs },
+      logger: silentLogger,
+    },
+    new Date(Date.now() - 60_000),
+  );
+  expect(result).toEqual({ rolledBack: 0, failed: 1 });
+  expect(sessions.attempts).toEqual([]);
+  const [row] = await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, "my_stale"));
+  expect(row?.status).toBe("failed");
+});

@@ -10,7 +10,7 @@
  * its PostgreSQL cluster, its sshd) is modified.
  *
  * Must run as root on Linux with iproute2, util-linux, openssh-server,
- * sudo and Debian's postgresql-15 + postgresql-common installed.
+ * sudo, Debian's postgresql-15 + postgresql-common and mariadb-server installed.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -35,9 +35,15 @@ import { join } from "node:path";
 
 export type PostgresState = "absent" | "no-cluster" | "stopped" | "running";
 
+export type MysqlState = "absent" | "stopped" | "running";
+
 export interface SandboxOptions {
   /** What the VPS has at start. */
   postgres: PostgresState;
+  /** The MySQL server at start (the host's MariaDB in private dirs). Default "absent". */
+  mysql?: MysqlState;
+  /** The stand-in apt-get offers `mysql-server` (an Ubuntu-like machine). Default false (Debian). */
+  aptHasMysqlServer?: boolean;
   /** Pretend systemd is PID 1 (creates /run/systemd/system + stand-in systemctl). Default false. */
   systemd?: boolean;
   /** Root's SSH password. Default: random. */
@@ -96,8 +102,8 @@ const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /** Startup includes initdb for "stopped"/"running", hence more than sshd's own start time. */
 const READY_POLL_INTERVAL_MS = 100;
-const READY_POLL_ATTEMPTS = 300;
-const READY_TIMEOUT_MS = 30_000;
+const READY_POLL_ATTEMPTS = 900;
+const READY_TIMEOUT_MS = 90_000; // MariaDB initialisation (mysql: "stopped" | "running") is slow on a busy machine
 const CONNECT_PROBE_TIMEOUT_MS = 500;
 const COMMAND_TIMEOUT_MS = 30_000;
 const EXEC_TIMEOUT_MS = 120_000;
@@ -350,7 +356,7 @@ function sshdConfig(ip: string, withPublicKey: boolean): string {
   ].join("\n");
 }
 
-function installStandIn(root: string, tool: "apt-get" | "systemctl"): void {
+function installStandIn(root: string, tool: "apt-get" | "systemctl" | "zsl-mysqld"): void {
   const target = join(root, "sbin", tool);
   copyFileSync(join(SCRIPT_DIR, tool), target);
   chmodSync(target, 0o755);
@@ -360,6 +366,10 @@ async function prepareRoot(root: string, ip: string, options: Required<SandboxOp
   for (const dir of ["etc-postgresql", "var-lib-postgresql", "var-log-postgresql", "sbin", "state"]) {
     mkdirSync(join(root, dir), { mode: 0o755 });
   }
+  // MySQL (see setup.sh and vps/zsl-mysqld).
+  for (const dir of ["etc-mysql", "var-lib-mysql", "var-log-mysql"]) mkdirSync(join(root, dir), { mode: 0o755 });
+  installStandIn(root, "zsl-mysqld");
+  if (options.aptHasMysqlServer) writeFileSync(join(root, "state", "apt.has-mysql-server"), "");
   installStandIn(root, "apt-get");
   // Without systemd there must be no systemctl in /usr/local/sbin: the code
   // under test decides by `[ -d /run/systemd/system ]`, like a real host would.
@@ -409,7 +419,7 @@ function spawnVps(name: string, root: string, options: Required<SandboxOptions>)
         "ip", "netns", "exec", name,
         "unshare", "--mount", "--ipc", "--propagation", "private", "--",
         join(SCRIPT_DIR, "setup.sh"), root, options.postgres, options.systemd ? "1" : "0",
-        options.clusters.map(({ name, port }) => `${name}:${port}`).join(","),
+        options.clusters.map(({ name, port }) => `${name}:${port}`).join(","), options.mysql,
       ],
       { stdin: "ignore", stdout: logFd, stderr: logFd, env: baseEnv() },
     );
@@ -676,6 +686,8 @@ function newName(): string {
 export async function startSandboxVps(options: SandboxOptions): Promise<SandboxVps> {
   const resolved: Required<SandboxOptions> = {
     postgres: options.postgres,
+    mysql: options.mysql ?? "absent",
+    aptHasMysqlServer: options.aptHasMysqlServer ?? false,
     systemd: options.systemd ?? false,
     rootPassword: options.rootPassword ?? randomBytes(18).toString("base64url"),
     authorizedKey: options.authorizedKey ?? "",

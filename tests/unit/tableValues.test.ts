@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { CopyTextToJson } from "../../src/postgres/copyToJson";
-import { kindOfBaseType, type ColumnSpec } from "../../src/postgres/tableValues";
+import { cellFromText, kindOfBaseType, type ColumnSpec } from "../../src/postgres/tableValues";
 
 /** COPY text rows (as PostgreSQL prints them) → the JSON rows the service sends. */
 function rows(columns: ColumnSpec[], copy: string, chunkSize = Infinity, limit = 1_000): unknown[] {
@@ -90,5 +90,20 @@ describe("table values", () => {
     const cut = new CopyTextToJson(column(25), 10);
     cut.push(Buffer.from("a\nb"));
     expect(() => cut.end()).toThrow();
+  });
+});
+
+describe("one rule for table data and the SQL editor", () => {
+  test("cellFromText (values one by one) gives exactly what the COPY converter gives", () => {
+    const samples: Array<[string, number]> = [
+      ["t", 16], ["f", 16], ["-32768", 21], ["32767", 21], ["-2147483648", 23], ["0", 23],
+      ["1.5", 700], ["NaN", 700], ["Infinity", 701], ["-Infinity", 701], ["-0", 701], ["1e+30", 701], ["5e-324", 701],
+      ["9223372036854775807", 20], ["12.50", 1700], ["", 25], ["007", 25], ["null", 25], ['{"a": 1}', 3802], ["2024-02-29 13:45:06", 1114],
+    ];
+    for (const [text, oid] of samples) {
+      expect(Object.is(cellFromText(kindOfBaseType(oid), text), value(text, oid))).toBe(true);
+    }
+    // SQL NULL: \\N in COPY text, null from pg.
+    for (const oid of [16, 21, 23, 701, 25]) expect(cellFromText(kindOfBaseType(oid), null)).toBe(value("\\N", oid) as null);
   });
 });

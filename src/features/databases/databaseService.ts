@@ -1,4 +1,5 @@
 import type { DeployedDbStore } from "../../db/deployedDbStore";
+import { engineOf } from "../../db/engines";
 import { namesOnMachine } from "../../db/recordedNames";
 import type { DeployedDbRow } from "../../db/schema";
 import type { SecretBox } from "../../crypto/secretBox";
@@ -117,7 +118,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
       userId,
     });
 
-    const scope = { userId, vpsId: machine.id, host: machine.ip };
+    const scope = { userId, vpsId: machine.id, host: machine.ip, engine: "postgres" as const };
     try {
       return await deps.hostLocks.run(machine.ip, () =>
         sessions.withSession(target, async (ssh) => {
@@ -163,11 +164,12 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
   }
 
   async function removeRow(userId: number, row: DeployedDbRow): Promise<void> {
+    if (engineOf(row.dbType) !== "postgres") throw new InvalidRequestError("This is a MySQL database: delete it with POST /delete-mysql");
     if (row.status === "deploying") throw new ConflictError("This database is still being deployed, try again when it is running");
     const machine = await verifyMachine(registry, row.vpsId, userId, row.host);
     const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
     const onMachine = namesOnMachine(row);
-    const roleSharedWith = await store.countOtherUsersOfRole({ userId, vpsId: row.vpsId, host: row.host }, onMachine.roleName, row.id);
+    const roleSharedWith = await store.countOtherUsersOfRole({ userId, vpsId: row.vpsId, host: row.host, engine: "postgres" }, onMachine.roleName, row.id);
     const dropRole = roleSharedWith === 0 && !isReservedRole(onMachine.roleName) ? onMachine.roleName : undefined;
     // An adopted row may name (once folded) a database PostgreSQL needs; that one is never dropped.
     const dropDb = isReservedDatabase(onMachine.dbName) ? undefined : onMachine.dbName;

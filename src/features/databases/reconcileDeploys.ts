@@ -29,7 +29,7 @@ export interface ReconcileResult {
  */
 export async function reconcileUnfinishedDeploys(deps: ReconcileDeps, staleBefore: Date): Promise<ReconcileResult> {
   const result: ReconcileResult = { rolledBack: 0, failed: 0 };
-  for (const row of await deps.store.listStaleDeploying(staleBefore)) {
+  for (const row of await deps.store.listStaleDeploying(staleBefore, "postgres")) {
     const actor = { userId: row.userId, requestId: `reconcile-${row.id}` };
     const event = { action: "deploy" as const, machineId: row.vpsId, host: row.host, dbName: row.dbName };
     try {
@@ -49,6 +49,13 @@ export async function reconcileUnfinishedDeploys(deps: ReconcileDeps, staleBefor
       deps.logger.error("deploy.reconciled", { id: row.id, host: row.host, outcome: "marked-failed", reason: error instanceof Error ? error.name : "unknown" });
       result.failed++;
     }
+  }
+  // A MySQL deploy leaves no tag to recognise what it created: never guess, hand it to a human.
+  for (const row of await deps.store.listStaleDeploying(staleBefore, "mysql")) {
+    await deps.store.markFailed(row.id).catch(() => undefined);
+    await deps.audit.record({ userId: row.userId, requestId: `reconcile-${row.id}` }, { action: "deploy", machineId: row.vpsId, host: row.host, dbName: row.dbName, outcome: "failure", detail: "mysql deploy interrupted; marked failed" });
+    deps.logger.error("deploy.reconciled", { id: row.id, host: row.host, outcome: "marked-failed", engine: "mysql" });
+    result.failed++;
   }
   return result;
 }

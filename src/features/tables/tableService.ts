@@ -1,7 +1,7 @@
 import type { Actor, AuditTrail } from "../../db/auditTrail";
 import type { DeployedDbStore } from "../../db/deployedDbStore";
 import { foldUnquotedName, namesOnMachine } from "../../db/recordedNames";
-import { MachineAccessDeniedError } from "../../errors/appErrors";
+import { InvalidRequestError, MachineAccessDeniedError } from "../../errors/appErrors";
 import type { MachineRecord } from "../../machines/machineRegistry";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
@@ -56,12 +56,16 @@ export function createTableService(deps: TableServiceDeps) {
 
   /**
    * The requested database as named on the machine: a row adopted from the previous
-   * implementation names it as typed, PostgreSQL folded it. Names without capitals fold to
-   * themselves, so only those cost a lookup.
+   * implementation names it as typed, PostgreSQL folded it. A name recorded only as a MySQL
+   * database is refused: these routes would read a PostgreSQL database of that name.
    */
   async function databaseOnMachine(actor: Actor, machine: MachineRecord, databaseName: string): Promise<string> {
-    if (foldUnquotedName(databaseName) === databaseName) return databaseName;
-    const row = await deps.store.findByName({ userId: actor.userId, vpsId: machine.id, host: machine.ip }, databaseName);
+    const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip };
+    const mysqlRow = await deps.store.findByName({ ...scope, engine: "mysql" }, databaseName);
+    // Names without capitals fold to themselves: only those with capitals, or a MySQL namesake, cost a second lookup.
+    if (!mysqlRow && foldUnquotedName(databaseName) === databaseName) return databaseName;
+    const row = await deps.store.findByName({ ...scope, engine: "postgres" }, databaseName);
+    if (!row && mysqlRow) throw new InvalidRequestError("This is a MySQL database: browse it with the MySQL routes");
     return row ? namesOnMachine(row).dbName : databaseName;
   }
 

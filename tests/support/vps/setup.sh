@@ -4,17 +4,19 @@
 # It turns this process's view of the machine into a throwaway "VPS" and then
 # becomes sshd, so the sshd pid is the anchor every later nsenter uses.
 #
-# Usage: setup.sh ROOT POSTGRES_STATE SYSTEMD [CLUSTERS]
+# Usage: setup.sh ROOT POSTGRES_STATE SYSTEMD [CLUSTERS [MYSQL_STATE]]
 #   ROOT            host temp dir prepared by sandboxVps.ts
 #   POSTGRES_STATE  absent | no-cluster | stopped | running
 #   SYSTEMD         1 to pretend systemd is the init system, 0 otherwise
 #   CLUSTERS        NAME:PORT[,NAME:PORT...] of the 15/NAME clusters (default main:5432)
+#   MYSQL_STATE     absent (default) | stopped | running  (the host's MariaDB)
 set -euo pipefail
 
 root=$1
 pg_state=$2
 systemd=$3
 clusters=${4:-main:5432}
+mysql_state=${5:-absent}
 
 log() { printf 'zsl-setup: %s\n' "$*" >&2; }
 
@@ -35,6 +37,19 @@ chown postgres:postgres /etc/postgresql /var/lib/postgresql /var/log/postgresql
 chmod 755 /etc/postgresql /var/lib/postgresql
 chmod 1775 /var/log/postgresql
 
+# --- MySQL (the host's MariaDB) -------------------------------------------
+# Config, data and logs private like PostgreSQL's. The host's /etc/mysql is
+# kept as the "package's" config, which the apt-get stand-in installs.
+mkdir -p "$root/mysql-package-etc"
+cp -a /etc/mysql/. "$root/mysql-package-etc/"
+mount --bind "$root/etc-mysql" /etc/mysql
+mount --bind "$root/var-lib-mysql" /var/lib/mysql
+mkdir -p /var/log/mysql
+mount --bind "$root/var-log-mysql" /var/log/mysql
+chown mysql:mysql /var/lib/mysql /var/log/mysql
+chmod 750 /var/lib/mysql
+# --- end MySQL --------------------------------------------------------------
+
 # A private /run: sshd's privsep dir, PostgreSQL's socket dir and sudo's
 # timestamps must never collide with the host's. Hiding the host's /run also
 # hides /dev/log's target, so nothing in the VPS writes to the host's syslog.
@@ -43,6 +58,7 @@ unset LIBMOUNT_UTAB
 mkdir -m 755 /run/sshd
 mkdir -m 1777 /run/lock
 install -d -o postgres -g postgres -m 2775 /run/postgresql
+install -d -o mysql -g mysql -m 755 /run/mysqld
 # The sandbox's own files (sshd config and host key, call logs, failure
 # flags) at a fixed in-VPS path, so they stay reachable once /tmp is replaced.
 mkdir -m 700 /run/zsl-sandbox
@@ -65,6 +81,11 @@ mkdir -p "$root/root-home"
 cp -a /etc/skel/. "$root/root-home/" 2>/dev/null || true
 chmod 700 "$root/root-home"
 mount --bind "$root/root-home" /root
+
+# --- backups (engine helper F): a private /var/backups, where the service keeps dumps.
+mkdir -p -m 755 "$root/var-backups" /var/backups
+mount --bind "$root/var-backups" /var/backups
+# --- end backups
 
 # sshd records logins in wtmp/lastlog (and failures in btmp); point those at
 # private empty files so test logins don't show up in the host's records.
@@ -91,6 +112,27 @@ case "$pg_state" in
     ;;
   *)
     log "unknown postgres state: $pg_state"
+    exit 2
+    ;;
+esac
+
+# MySQL: "absent" hides the server and client binaries (the apt-get stand-in
+# unmasks them); otherwise the package's config is in place and the data
+# directory initialised the way Debian's postinst does it.
+case "$mysql_state" in
+  absent)
+    : >"$root/mysql-mask"
+    chmod 644 "$root/mysql-mask"
+    mount --bind "$root/mysql-mask" /usr/sbin/mariadbd
+    mount --bind "$root/mysql-mask" /usr/bin/mariadb
+    ;;
+  stopped | running)
+    log "initialising MariaDB ($mysql_state)"
+    /usr/local/sbin/zsl-mysqld install >&2
+    if [ "$mysql_state" = running ]; then /usr/local/sbin/zsl-mysqld start >&2; fi
+    ;;
+  *)
+    log "unknown mysql state: $mysql_state"
     exit 2
     ;;
 esac

@@ -1,0 +1,2 @@
+DROP INDEX "deployed_db_vps_id_host_db_name_key";--> statement-breakpoint
+CREATE UNIQUE INDEX "deployed_db_vps_id_host_engine_db_name_key" ON "deployed_db" USING btree ("vps_id","host",(lower("db_type") = 'mysql'),"db_name");

@@ -1,0 +1,91 @@
+import { DeployRefusedError, InvalidRequestError, RemoteStepError } from "../../errors/appErrors";
+import { readMarkers } from "../../postgres/scriptOutput";
+import type { RemoteSettings, StepLogger } from "../../postgres/PostgresSSHHelper";
+import { quoteShell } from "../../postgres/identifiers";
+import type { SSHClient } from "../../ssh/SSHClient";
+import { MYSQL_AS_ROOT_COMMAND, MYSQL_DEPLOY_REFUSALS, mysqlDeployScript, mysqlDropSql, type MySqlDeploySpec } from "./remoteScripts";
+
+export interface MySqlDeployOutcome {
+  port: number;
+  existingInstallation: boolean;
+  createdUser: boolean;
+  createdDatabase: boolean;
+}
+
+/** What each deploy step is called when we tell a user it failed. */
+const STEP_NAMES: Record<string, string> = {
+  lock: "waiting for other deployments on the machine",
+  detect: "checking for MySQL",
+  install: "installing MySQL",
+  start: "starting MySQL",
+  "root-password": "setting up the root password",
+  database: "creating the user and database",
+  "remote-access": "opening remote access",
+  restart: "restarting MySQL",
+};
+
+export const WRONG_ROOT_PASSWORD_MESSAGE =
+  "MySQL is already installed on this machine and its root account did not accept this root password; give the existing root password (nothing was changed)";
+
+/** MySQL operations on one machine, over one SSH connection. Knows nothing of HTTP. */
+export class MySqlSSHHelper {
+  constructor(
+    private readonly ssh: SSHClient,
+    private readonly settings: RemoteSettings,
+    private readonly host: string,
+    private readonly logStep: StepLogger = () => undefined,
+  ) {}
+
+  /** See mysqlDeployScript. Whatever a failed deploy created is dropped again before throwing. */
+  async deploy(spec: MySqlDeploySpec): Promise<MySqlDeployOutcome> {
+    let seen = "";
+    const result = await this.ssh.exec(this.settings.sshUser === "root" ? "bash -s" : "sudo -n bash -s", {
+      stdin: mysqlDeployScript(spec),
+      timeoutMs: this.settings.commandTimeoutMs,
+      onStdout: (chunk, control) => {
+        seen += chunk;
+        for (const match of chunk.matchAll(/^@@STEP (\S+)$/gm)) {
+          const step = match[1] ?? "";
+          this.logStep({ step, host: this.host });
+          control.extendTimeout(step === "install" ? this.settings.installTimeoutMs : this.settings.commandTimeoutMs);
+        }
+      },
+    });
+    const markers = readMarkers(result.stdout || seen);
+    const created = { createdUser: markers.created.has("user"), createdDatabase: markers.created.has("database") };
+    const port = Number(markers.result.get("port"));
+    if (result.exitCode === 0 && Number.isInteger(port) && port > 0) {
+      return { port, existingInstallation: markers.result.get("existing") === "1", ...created };
+    }
+
+    await this.rollback({ dbName: spec.dbName, userName: spec.userName, ...created });
+    const refused = MYSQL_DEPLOY_REFUSALS.find((reason) => reason === markers.refused);
+    if (refused === "wrong-root-password") throw new InvalidRequestError(WRONG_ROOT_PASSWORD_MESSAGE);
+    if (refused) throw new DeployRefusedError(refused, spec);
+    const step = markers.lastStep ?? "connect";
+    const reason = markers.failure ? `: ${markers.failure}` : "";
+    throw new RemoteStepError(step, `MySQL deployment failed while ${STEP_NAMES[step] ?? step}${reason}`);
+  }
+
+  /** Drops what a failed deploy created, and nothing else. */
+  async rollback(spec: { dbName: string; userName: string; createdUser: boolean; createdDatabase: boolean }): Promise<void> {
+    if (!spec.createdUser && !spec.createdDatabase) return;
+    await this.runAsRoot(
+      mysqlDropSql({ dbName: spec.createdDatabase ? spec.dbName : undefined, userName: spec.createdUser ? spec.userName : undefined }),
+      "rollback",
+      "rolling back the partial deployment",
+    );
+  }
+
+  /** Drops the database (when named) and the user's accounts (when named). */
+  async drop(spec: { dbName?: string; userName?: string }): Promise<void> {
+    await this.runAsRoot(mysqlDropSql(spec), "drop", "dropping the database");
+  }
+
+  private async runAsRoot(sql: string, step: string, doing: string): Promise<string> {
+    const command = this.settings.sshUser === "root" ? MYSQL_AS_ROOT_COMMAND : `sudo -n sh -c ${quoteShell(MYSQL_AS_ROOT_COMMAND)}`;
+    const result = await this.ssh.exec(command, { stdin: sql, timeoutMs: this.settings.commandTimeoutMs });
+    if (result.exitCode !== 0) throw new RemoteStepError(step, `MySQL on the machine failed while ${doing}`);
+    return result.stdout;
+  }
+}

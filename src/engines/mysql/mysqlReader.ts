@@ -1,0 +1,228 @@
+import { createConnection, type Connection, type FieldPacket } from "mysql2";
+import { AppError, InvalidRequestError, NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
+import type { SSHClient } from "../../ssh/SSHClient";
+import { mysqlIdent } from "./mysqlIdentifiers";
+import { converterFor, csvField, type MySqlCell } from "./mysqlValues";
+
+/** Where the service's MySQL deploys listen (the portal shows this port too). */
+export const MYSQL_PORT = 3306;
+/** MySQL's way of saying "no limit" after an OFFSET. */
+const NO_LIMIT = "18446744073709551615";
+
+export interface MySqlLogin {
+  user: string;
+  password: string;
+  database: string;
+}
+
+/**
+ * A wire-protocol session to the machine's own MySQL through an SSH-forwarded channel, logged
+ * in as the database's user. Every cell arrives as raw text bytes (see mysqlValues.ts), so no
+ * value can be mistaken for a separator and nothing is converted twice.
+ */
+export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs: number, options: { multipleStatements?: boolean } = {}): Promise<Connection> {
+  const channel = await ssh.forwardToLocalPort(MYSQL_PORT);
+  const connection = createConnection({
+    stream: channel,
+    ...login,
+    charset: "UTF8MB4_GENERAL_CI",
+    connectTimeout: timeoutMs,
+    // Every cell as the server's raw text bytes (or null): columns decide what they become (mysqlValues.ts).
+    typeCast: false,
+    // Only the SQL editor, whose text is the user's own SQL on their own database, takes several statements.
+    multipleStatements: options.multipleStatements ?? false,
+  });
+  // A failure after the handshake surfaces through the pending query; never crash the process.
+  connection.on("error", () => undefined);
+  try {
+    await new Promise<void>((resolve, reject) => connection.connect((error) => (error ? reject(error) : resolve())));
+    return connection;
+  } catch (error) {
+    connection.destroy();
+    channel.close();
+    throw toAppError(error, login);
+  }
+}
+
+/** MySQL's errors that mean something to the caller; the rest is a failed remote step. */
+export function toAppError(error: unknown, login: { user: string; database: string }): Error {
+  const code = (error as { code?: unknown }).code;
+  if (code === "ER_ACCESS_DENIED_ERROR" || code === "ER_DBACCESS_DENIED_ERROR") {
+    return new RemoteStepError("login", `MySQL refused the login of ${login.user} to ${login.database}`);
+  }
+  if (code === "ER_BAD_DB_ERROR") return new NotFoundError(`Database ${login.database} does not exist on the machine`);
+  if (code === "PROTOCOL_SEQUENCE_TIMEOUT" || code === "ETIMEDOUT") return new RemoteTimeoutError("MySQL did not answer in time");
+  if (error instanceof AppError) return error;
+  return new RemoteStepError("mysql", "MySQL on the machine failed to answer the query");
+}
+
+function convertRows(rows: unknown, fields: FieldPacket[]): MySqlCell[][] {
+  const converters = fields.map(converterFor);
+  return (rows as Array<Array<Buffer | null>>).map((row) => row.map((raw, i) => (converters[i] ?? converterFor(fields[i] as FieldPacket))(raw)));
+}
+
+function select(connection: Connection, sql: string, values: unknown[], timeoutMs: number): Promise<MySqlCell[][]> {
+  return new Promise((resolve, reject) => {
+    connection.query({ sql, values, rowsAsArray: true, timeout: timeoutMs }, (error, rows, fields) => {
+      if (error) reject(toAppError(error, { user: connection.config.user ?? "", database: connection.config.database ?? "" }));
+      else resolve(convertRows(rows, fields ?? []));
+    });
+  });
+}
+
+export interface MySqlTableEntry {
+  name: string;
+  /** Data and index bytes of a base table; views have none. */
+  size?: number;
+}
+
+export async function listMySqlTables(connection: Connection, timeoutMs: number): Promise<MySqlTableEntry[]> {
+  const rows = await select(
+    connection,
+    "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+    [],
+    timeoutMs,
+  );
+  return rows.map(([name, type, size]) => (type === "VIEW" ? { name: String(name) } : { name: String(name), size: Number(size) }));
+}
+
+export interface MySqlTableQuery {
+  table: string;
+  orderBy?: string;
+  descending: boolean;
+  /** Rows wanted; undefined = all (CSV). JSON asks for one more to learn whether more exist. */
+  limit?: number;
+  offset: number;
+}
+
+export interface MySqlTableHead {
+  columns: Array<{ name: string; type: string }>;
+  estimatedTotal: number | null;
+  sql: string;
+}
+
+/** Checks the table and the sort column, and builds a stable, paged SELECT (primary key last). */
+export async function mysqlTableHead(connection: Connection, query: MySqlTableQuery, timeoutMs: number): Promise<MySqlTableHead> {
+  const described = await select(
+    connection,
+    "SELECT COLUMN_NAME, COLUMN_TYPE, COLUMN_KEY FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+    [query.table],
+    timeoutMs,
+  );
+  if (described.length === 0) throw new NotFoundError(`Table ${query.table} does not exist`);
+  const columns = described.map(([name, type]) => ({ name: String(name), type: String(type) }));
+  if (query.orderBy !== undefined && !columns.some((column) => column.name === query.orderBy)) {
+    throw new InvalidRequestError(`Column ${query.orderBy} does not exist in ${query.table}`);
+  }
+  const primaryKey = described.filter((row) => row[2] === "PRI").map(([name]) => String(name));
+  // Without a primary key every column decides, so pages never overlap.
+  const tieBreak = primaryKey.length > 0 ? primaryKey : columns.map((column) => column.name);
+  const direction = query.descending ? "DESC" : "ASC";
+  const order = [...new Set([...(query.orderBy ? [query.orderBy] : []), ...tieBreak])].map((name) => `${mysqlIdent(name)} ${direction}`);
+  const limit = query.limit === undefined ? (query.offset > 0 ? ` LIMIT ${NO_LIMIT}` : "") : ` LIMIT ${query.limit}`;
+  const offset = query.offset > 0 ? ` OFFSET ${query.offset}` : "";
+  const [total] = await select(connection, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", [query.table], timeoutMs);
+  const estimate = total?.[0];
+  return {
+    columns,
+    estimatedTotal: typeof estimate === "string" && /^\d+$/.test(estimate) ? Number(estimate) : null,
+    sql: `SELECT * FROM ${mysqlIdent(query.table)} ORDER BY ${order.join(", ")}${limit}${offset}`,
+  };
+}
+
+/** How a streamed answer writes its parts; rows are converted cells in column order. */
+export interface RowsWriter {
+  head: string;
+  row(cells: MySqlCell[]): string;
+  tail(): string;
+}
+
+/** Text gathered before it is handed to the HTTP stream: one chunk per row would cost more than the rows. */
+const CHUNK_CHARS = 64 * 1024;
+
+/**
+ * Streams the head's rows through `writer`: the server is paused while the client is slow, and
+ * the query ends when the client goes away.
+ */
+export function streamMySqlRows(connection: Connection, head: MySqlTableHead, writer: RowsWriter, onEnd: () => void): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let converters: Array<(raw: Buffer | null) => MySqlCell> = [];
+  let finished = false;
+  let pending = writer.head;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    onEnd();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const flush = () => {
+          if (pending.length === 0) return;
+          controller.enqueue(encoder.encode(pending));
+          pending = "";
+        };
+        connection
+          .query({ sql: head.sql, rowsAsArray: true })
+          .on("fields", (fields: FieldPacket[] | undefined) => {
+            converters = (fields ?? []).map(converterFor);
+          })
+          .on("result", (row: unknown) => {
+            const cells = (row as Array<Buffer | null>).map((raw, i) => (converters[i] ?? (() => null))(raw));
+            pending += writer.row(cells);
+            if (pending.length >= CHUNK_CHARS) {
+              flush();
+              if ((controller.desiredSize ?? 1) <= 0) connection.pause();
+            }
+          })
+          .on("error", () => {
+            if (!finished) controller.error(new RemoteStepError("mysql", "MySQL failed while sending the rows"));
+            finish();
+          })
+          .on("end", () => {
+            if (!finished) {
+              pending += writer.tail();
+              flush();
+              controller.close();
+            }
+            finish();
+          });
+      },
+      pull() {
+        connection.resume();
+      },
+      cancel() {
+        finish();
+      },
+    },
+    { highWaterMark: 8 },
+  );
+}
+
+/** CSV as COPY writes it: a header line, NULL as an empty field. */
+export function csvWriter(head: MySqlTableHead): RowsWriter {
+  return {
+    head: head.columns.map((column) => csvField(column.name)).join(",") + "\n",
+    row: (cells) => cells.map(csvField).join(",") + "\n",
+    tail: () => "",
+  };
+}
+
+/**
+ * The JSON page of the table-data contract; the SELECT asks for one row more than `limit`,
+ * which is left out and only tells that more rows exist (`truncated`, written last).
+ */
+export function jsonPageWriter(head: MySqlTableHead, page: { limit: number; offset: number }): RowsWriter {
+  const names = head.columns.map((column) => JSON.stringify(column.name));
+  let rows = 0;
+  return {
+    head: `{"status":"success","columns":${JSON.stringify(head.columns)},"limit":${page.limit},"offset":${page.offset},"estimatedTotal":${JSON.stringify(head.estimatedTotal)},"data":[`,
+    row(cells) {
+      rows++;
+      if (rows > page.limit) return "";
+      const fields = cells.map((cell, i) => `${names[i]}:${JSON.stringify(cell)}`);
+      return `${rows > 1 ? "," : ""}{${fields.join(",")}}`;
+    },
+    tail: () => `],"truncated":${rows > page.limit}}`,
+  };
+}

@@ -1,0 +1,143 @@
+import type { Actor, AuditEvent, AuditTrail } from "../../db/auditTrail";
+import type { DeployedDbStore } from "../../db/deployedDbStore";
+import { DB_TYPE_OF } from "../../db/engines";
+import type { SecretBox } from "../../crypto/secretBox";
+import { isReservedMySqlDatabase, isReservedMySqlUser } from "../../engines/mysql/mysqlIdentifiers";
+import { MySqlSSHHelper } from "../../engines/mysql/MySqlSSHHelper";
+import type { MySqlProbe } from "../../engines/mysql/mysqlProbe";
+import { AppError, ConflictError, DatabaseAlreadyExistsError, DeployRefusedError, InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
+import { toMachineId } from "../../http/commonModels";
+import type { MachineRegistry } from "../../machines/machineRegistry";
+import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { verifyMachine } from "../../machines/verifyMachine";
+import type { RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import type { KeyedMutex } from "../../shared/keyedMutex";
+import type { Logger } from "../../shared/logger";
+import type { SSHClient } from "../../ssh/SSHClient";
+import type { SshSessions } from "../../ssh/sshSessions";
+import type { DeleteMySqlBody, DeployMySqlBody } from "./mysql.model";
+
+export interface MySqlServiceDeps {
+  store: DeployedDbStore;
+  audit: AuditTrail;
+  registry: MachineRegistry;
+  sessions: SshSessions;
+  secretBox: SecretBox;
+  encryptionKey: string;
+  login: SshLoginSettings;
+  remote: RemoteSettings;
+  hostLocks: KeyedMutex;
+  probe: MySqlProbe;
+  logger: Logger;
+}
+
+export interface MySqlDeployResult {
+  id: number;
+  connectionString: string;
+  existingInstallation: boolean;
+}
+
+function connectionString(user: string, password: string, host: string, port: number, dbName: string): string {
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  return `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}/${dbName}`;
+}
+
+export function createMySqlService(deps: MySqlServiceDeps) {
+  const { store, registry, sessions, secretBox, logger } = deps;
+  const helperFor = (ssh: SSHClient, host: string) =>
+    new MySqlSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("remote.step", { host, step, engine: "mysql" }));
+
+  /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
+  async function audited<T>(actor: Actor, event: Omit<AuditEvent, "outcome">, work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      await deps.audit.record(actor, { ...event, outcome: "success" });
+      return result;
+    } catch (error) {
+      const refused = error instanceof MachineAccessDeniedError || error instanceof NotFoundError || error instanceof DeployRefusedError;
+      if (refused || !(error instanceof DatabaseAlreadyExistsError)) {
+        await deps.audit.record(actor, { ...event, outcome: refused ? "refused" : "failure", detail: error instanceof AppError ? `mysql ${error.kind}` : "mysql internal" });
+      }
+      throw error;
+    }
+  }
+
+  function deploy(actor: Actor, request: typeof DeployMySqlBody.static): Promise<MySqlDeployResult> {
+    return audited(actor, { action: "deploy", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.dbName }, () => deployAs(actor.userId, request));
+  }
+
+  async function deployAs(userId: number, request: typeof DeployMySqlBody.static): Promise<MySqlDeployResult> {
+    if (isReservedMySqlDatabase(request.dbName)) throw new InvalidRequestError(`${request.dbName} is a reserved database name`);
+    if (isReservedMySqlUser(request.userName)) throw new InvalidRequestError(`${request.userName} is a reserved user name`);
+    const machine = await verifyMachine(registry, toMachineId(request.vpsId), userId, request.vpsIp);
+    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+    const sealedPassword = secretBox.seal(request.password);
+    const row = await store.insertDeploying({
+      dbName: request.dbName,
+      username: request.userName,
+      password: sealedPassword,
+      host: machine.ip,
+      dbType: DB_TYPE_OF.mysql,
+      vpsId: machine.id,
+      userId,
+    });
+    const scope = { userId, vpsId: machine.id, host: machine.ip, engine: "mysql" as const };
+    try {
+      return await deps.hostLocks.run(machine.ip, () =>
+        sessions.withSession(target, async (ssh) => {
+          // A user is reused only when it serves another of the caller's MySQL databases there.
+          const reuseExistingUser = (await store.countOtherUsersOfRole(scope, request.userName, row.id)) > 0;
+          const spec = { dbName: request.dbName, userName: request.userName, password: request.password, rootPassword: request.rootPassword, reuseExistingUser };
+          const helper = helperFor(ssh, machine.ip);
+          const outcome = await helper.deploy(spec);
+          try {
+            await deps.probe({ host: machine.ip, port: outcome.port, user: request.userName, password: request.password, database: request.dbName });
+          } catch {
+            await helper.rollback({ ...spec, ...outcome });
+            throw new RemoteStepError("verify", `The MySQL database was created but does not accept logins on ${machine.ip}:${outcome.port}`);
+          }
+          if (!outcome.createdUser) await store.setRolePassword(scope, request.userName, sealedPassword);
+          await store.markRunning(row.id);
+          logger.info("database.deployed", { id: row.id, host: machine.ip, userId, engine: "mysql" });
+          return {
+            id: row.id,
+            existingInstallation: outcome.existingInstallation,
+            connectionString: connectionString(request.userName, request.password, machine.ip, outcome.port, request.dbName),
+          };
+        }),
+      );
+    } catch (error) {
+      await store.remove(row.id).catch((cleanupError: unknown) => {
+        logger.error("deploy.cleanup_failed", { id: row.id, reason: cleanupError instanceof Error ? cleanupError.message : "unknown" });
+      });
+      throw error;
+    }
+  }
+
+  /** No id is sent: the row is the caller's MySQL row on that machine with that name. */
+  async function remove(actor: Actor, request: typeof DeleteMySqlBody.static): Promise<void> {
+    await audited(actor, { action: "delete", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.dbName }, async () => {
+      const machine = await verifyMachine(registry, toMachineId(request.vpsId), actor.userId, request.vpsIp);
+      const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip, engine: "mysql" as const };
+      const row = await store.findByName(scope, request.dbName);
+      if (!row) {
+        if (await store.findByName({ ...scope, engine: "postgres" }, request.dbName)) {
+          throw new InvalidRequestError("This is a PostgreSQL database: delete it with DELETE /delete-db/:id");
+        }
+        throw new NotFoundError("Database not found");
+      }
+      if (row.status === "deploying") throw new ConflictError("This database is still being deployed, try again when it is running");
+      const userSharedWith = await store.countOtherUsersOfRole(scope, row.username, row.id);
+      const dropUser = userSharedWith === 0 && !isReservedMySqlUser(row.username) ? row.username : undefined;
+      const dropDb = isReservedMySqlDatabase(row.dbName) ? undefined : row.dbName;
+      const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+      await deps.hostLocks.run(machine.ip, () => sessions.withSession(target, (ssh) => helperFor(ssh, machine.ip).drop({ dbName: dropDb, userName: dropUser })));
+      await store.remove(row.id);
+      logger.info("database.deleted", { id: row.id, host: row.host, userId: actor.userId, droppedUser: Boolean(dropUser), engine: "mysql" });
+    });
+  }
+
+  return { deploy, remove };
+}
+
+export type MySqlService = ReturnType<typeof createMySqlService>;
