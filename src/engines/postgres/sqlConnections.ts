@@ -48,6 +48,7 @@ interface Pooled extends SqlConnection {
 }
 
 const CANCEL_REQUEST_CODE = 80877102;
+const CLOSE_GRACE_MS = 2_000;
 
 /** pg drives a net.Socket; an ssh2 channel is a Duplex that is already connected. */
 function asSocket(channel: ClientChannel): ClientChannel {
@@ -143,7 +144,9 @@ export function createSqlConnectionPool(settings: SqlConnectionSettings) {
             close: async () => {
               pooled.broken = true;
               live.delete(pooled);
-              await client.end().catch(() => undefined);
+              // A polite Terminate, but never a wait on a peer that is gone: the lease must come back.
+              await Promise.race([client.end().catch(() => undefined), Bun.sleep(CLOSE_GRACE_MS)]);
+              channel.destroy();
               endLease();
             },
           };
