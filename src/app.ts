@@ -122,7 +122,7 @@ export function createApp(deps: AppDependencies) {
     secretBox: createSecretBox(deps.encryptionKey, 1_000),
     encryptionKey: deps.encryptionKey,
     login,
-    connections: createSqlConnectionPool({ sessions: deps.sessions, remote, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2 }),
+    connections: createSqlConnectionPool({ sessions: deps.sessions, remote, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 4 }),
     statementTimeoutMs: querySettings.statementTimeoutMs,
     maxRows: querySettings.maxRows,
     maxBytes: 64 * 1024 * 1024,

@@ -515,6 +515,8 @@ export function postgresDumpScript(dbName: string, path: string): string {
 export LC_ALL=C
 cd /tmp 2>/dev/null || cd /
 umask 077
+# A closed channel makes writes fail instead of killing the shell, so the EXIT trap cleans up.
+trap '' PIPE
 ${FIND_CLUSTER_FUNCTIONS}
 fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
 find_cluster ${databaseProbe(dbName)} || { printf '@@MISSING database\\n'; exit 1; }
@@ -525,6 +527,9 @@ if ! as_postgres "/usr/lib/postgresql/$PG_VER/bin/pg_dump" -Fc -p "$PG_PORT" -d 
   fail "pg_dump failed"
 fi
 size=$(stat -c %s "$tmp") && sum=$(sha256sum "$tmp") || fail "could not measure the dump"
+# Only for a requester still listening: after the service died (its channel closed) this write
+# fails and the dump never lands, so a restarted service's clean-up cannot be overtaken.
+printf '@@STEP rename\\n' || exit 1
 mv -f "$tmp" ${quoteShell(path)} || fail "could not move the dump into place"
 trap - EXIT
 printf '@@RESULT size=%s\\n@@RESULT sha256=%s\\n' "$size" "\${sum%% *}"

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
+import { createBackupStore } from "../../src/db/backupStore";
 import type { DeployedDbStore } from "../../src/db/deployedDbStore";
 import { refusingSessions } from "../support/recordingSessions";
 import { GENEROUS_LIMITS, startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
@@ -20,7 +21,7 @@ const PUBLIC_ROUTES = new Set(["/", "/health", "/health/ready"]);
 
 beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: refusingSessions() });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: refusingSessions(), backups: createBackupStore(dbs.drizzleDb) });
 });
 
 afterAll(async () => {
@@ -39,6 +40,7 @@ function servedRoutes(): Array<{ method: string; path: string }> {
     store: dbs.store,
     registry: dbs.registry,
     sessions: refusingSessions(),
+    backups: createBackupStore(dbs.drizzleDb),
   });
   return instance.routes
     .filter((route) => !route.path.startsWith("/openapi") && route.method !== "OPTIONS" && route.method !== "ALL")
@@ -57,7 +59,10 @@ describe("OpenAPI document", () => {
       expect(operation, `${method.toUpperCase()} ${path} is documented`).toBeDefined();
       const statuses = Object.keys(operation?.responses ?? {});
       expect(statuses, `${method} ${path}`).toContain("200");
-      expect(operation?.responses["200"]?.content?.["application/json"]?.schema, `${method} ${path} 200 schema`).toBeDefined();
+      // JSON everywhere but file downloads, which document their binary body instead.
+      const success = operation?.responses["200"]?.content;
+      const documented = path.endsWith("/download") ? Object.values(success ?? {})[0]?.schema : success?.["application/json"]?.schema;
+      expect(documented, `${method} ${path} 200 schema`).toBeDefined();
       if (PUBLIC_ROUTES.has(path)) {
         expect(operation?.security, `${path} is public`).toEqual([]);
       } else {

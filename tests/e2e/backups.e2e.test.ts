@@ -8,6 +8,7 @@ import { silentLogger } from "../../src/shared/logger";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { connectAs } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
+import { startServiceProcess } from "../support/serviceProcess";
 import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
@@ -214,6 +215,47 @@ describe("retention, failures, background, delete", () => {
     expect(await backups.findForUser(row.id, OWNER)).toMatchObject({ status: "failed", error: "interrupted: the service restarted while the backup ran" });
     expect(await onVps("ls -A /var/backups/zyotra/postgres/vault | grep -c partial || true")).toBe("0");
   });
+
+  test("the real service killed mid-backup: after its restart the backup is failed and no file of it remains", async () => {
+    // A lock held on a table keeps pg_dump waiting, so the kill surely lands mid-dump.
+    const locker = await connectAs(vps.ip, "vault_user", PASSWORD, "vault");
+    const services: Array<ReturnType<typeof startServiceProcess>> = [];
+    try {
+      await locker.query("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE");
+      const urls = { metadataUrl: dbs.metadata.url, registryUrl: dbs.registryDb.url, extra: { BACKUP_ANSWER_WITHIN_MS: "0" } };
+      const first = startServiceProcess(urls);
+      services.push(first);
+      await first.waitHealthy();
+      const response = await fetch(`${first.baseUrl}/backup-postgres-db`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokenFor(OWNER)}`, "content-type": "application/json" },
+        body: JSON.stringify({ vpsId: machineId, vpsIp: vps.ip, dbName: "vault", userName: "vault_user" }),
+      });
+      const answer = (await response.json()) as { status: unknown; backup: BackupSummary };
+      expect(answer.status).toBe("running");
+      const partial = `/var/backups/zyotra/postgres/vault/.${answer.backup.fileName}.partial`;
+      for (let i = 0; i < 100 && (await onVps(`test -e ${partial} && echo yes || true`)) !== "yes"; i++) await Bun.sleep(100);
+      expect(await onVps(`test -e ${partial} && echo yes || true`)).toBe("yes");
+      first.process.kill("SIGKILL");
+      await first.process.exited;
+
+      const second = startServiceProcess(urls);
+      services.push(second);
+      await second.waitHealthy();
+      expect(await backups.findForUser(answer.backup.id, OWNER)).toMatchObject({ status: "failed", error: "interrupted: the service restarted while the backup ran" });
+      // The orphaned pg_dump may now finish: it must not put a file in place.
+      await locker.query("COMMIT");
+      const orphanDone = async () => (await onVps("ps -eo args | grep -c '[p]g_dump -Fc' || true")) === "0";
+      for (let i = 0; i < 100 && !(await orphanDone()); i++) await Bun.sleep(100);
+      expect(await orphanDone()).toBe(true);
+      // Its script's last steps (checksum, rename attempt) follow pg_dump's exit.
+      await Bun.sleep(1_500);
+      expect(await onVps(`ls -A /var/backups/zyotra/postgres/vault | grep -c '${answer.backup.fileName}' || true`)).toBe("0");
+    } finally {
+      for (const service of services) service.process.kill("SIGKILL");
+      await locker.end().catch(() => undefined);
+    }
+  }, 90_000);
 
   test("DELETE /backups/:id removes the file and the record; deleting the database keeps its backups", async () => {
     const [newest] = await list(databaseIds.keep ?? 0);

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createAuditTrail } from "../../src/db/auditTrail";
+import { createSqlConnectionPool } from "../../src/engines/postgres/sqlConnections";
+import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { audit_log } from "../../src/db/schema";
 import { psqlOnVps } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
@@ -250,5 +252,29 @@ describe("which database", () => {
     expect((await run("   ")).status).toBe(400);
     expect((await run("SELECT 1\u0000")).status).toBe(400);
     expect((await run("SELECT 1", { databaseName: "x; rm -rf /" })).status).toBe(400);
+  });
+});
+
+describe("session pool", () => {
+  test("idle sessions are capped per machine: each holds an SSH lease others may need", async () => {
+    const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
+    const pool = createSqlConnectionPool({ sessions, remote: { sshUser: "root", commandTimeoutMs: 30_000, installTimeoutMs: 30_000 }, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 1 });
+    const target = { machineId, host: vps.ip, port: 22, username: "root", password: vps.rootPassword };
+    try {
+      const editor = await pool.acquire(target, { dbName: "editor", role: "editor_user", password: PASSWORD });
+      const mixed = await pool.acquire(target, { dbName: "MixedCase", role: "mixed_user", password: PASSWORD });
+      expect((await editor.client.query("SELECT current_user AS u")).rows).toEqual([{ u: "editor_user" }]);
+      expect(pool.liveCount()).toBe(2);
+      await pool.release(editor);
+      await pool.release(mixed);
+      expect(pool.liveCount()).toBe(1);
+      // The idle one is reused, not a new login.
+      const again = await pool.acquire(target, { dbName: "editor", role: "editor_user", password: PASSWORD });
+      expect(again).toBe(editor);
+      await pool.release(again);
+    } finally {
+      await pool.closeAll();
+      await sessions.closeAll();
+    }
   });
 });

@@ -36,6 +36,17 @@ describe("configuration", () => {
     expect(failureOf({ ...prod, SSH_PORT: "70000" })).toBe("SSH_PORT");
     expect(failureOf({ ...prod, ACCESS_TOKEN_SECRET: "short" })).toBe("ACCESS_TOKEN_SECRET");
     expect(failureOf({ ...prod, TRUSTED_PROXY_HOPS: "0" })).toBe("TRUSTED_PROXY_HOPS");
+    expect(failureOf({ ...prod, QUERY_STATEMENT_TIMEOUT_MS: "30s" })).toBe("QUERY_STATEMENT_TIMEOUT_MS");
+    expect(failureOf({ ...prod, QUERY_MAX_ROWS: "0" })).toBe("QUERY_MAX_ROWS");
+    expect(failureOf({ ...prod, BACKUP_RETENTION: "0" })).toBe("BACKUP_RETENTION");
+  });
+
+  test("the SQL editor and backup settings have their documented defaults and can be set", () => {
+    expect(loadConfig({}).query).toEqual({ statementTimeoutMs: 30_000, maxRows: 10_000 });
+    expect(loadConfig({}).backups).toEqual({ retention: 7, answerWithinMs: 60_000, dumpTimeoutMs: 21_600_000 });
+    const set = loadConfig({ QUERY_STATEMENT_TIMEOUT_MS: "5000", QUERY_MAX_ROWS: "50", BACKUP_RETENTION: "3", BACKUP_ANSWER_WITHIN_MS: "1000", BACKUP_TIMEOUT_MS: "60000" });
+    expect(set.query).toEqual({ statementTimeoutMs: 5_000, maxRows: 50 });
+    expect(set.backups).toEqual({ retention: 3, answerWithinMs: 1_000, dumpTimeoutMs: 60_000 });
   });
 
   test("outside production, no database URLs means the embedded zero-config mode", () => {

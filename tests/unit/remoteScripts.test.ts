@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { bashScriptCommand, deployScript, dropDatabaseSql, psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand, roleAndDatabaseSql } from "../../src/postgres/remoteScripts";
+import { assertBackupPath, bashScriptCommand, deployScript, dropDatabaseSql, postgresDumpScript, psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand, readBackupScript, removeBackupScript, roleAndDatabaseSql } from "../../src/postgres/remoteScripts";
 
 const hostilePassword = `p'a"s$s\`w\\o%rd\n;DROP ROLE x;--ü✓`;
 
@@ -62,4 +62,35 @@ describe("remote scripts", () => {
     expect(both).not.toMatch(/[^.]count\(/);
   });
 
+});
+
+describe("backup scripts", () => {
+  test("only paths of the shape this service writes are ever dumped to, read or removed", () => {
+    const good = "/var/backups/zyotra/postgres/shop/shop-20261124T020512.123Z.dump";
+    expect(assertBackupPath(good)).toBe(good);
+    for (const bad of [
+      "/etc/passwd",
+      "/var/backups/zyotra/postgres/shop/../../../../etc/shadow.dump",
+      "/var/backups/zyotra/postgres/shop/x.dump; rm -rf /",
+      "/var/backups/zyotra/postgres/sh op/x.dump",
+      "/var/backups/zyotra/postgres/shop/.hidden.dump",
+      "/var/backups/zyotra/postgres/shop/x.sql",
+      "relative/x.dump",
+    ]) {
+      expect(() => assertBackupPath(bad)).toThrow();
+      expect(() => removeBackupScript(bad)).toThrow();
+      expect(() => postgresDumpScript("shop", bad)).toThrow();
+      expect(() => readBackupScript(bad, "a".repeat(64))).toThrow();
+    }
+    expect(() => readBackupScript(good, "not-a-sha")).toThrow();
+  });
+
+  test("a dump goes to a temporary name and is renamed only on success; files 0600, directories 0700", () => {
+    const script = postgresDumpScript("shop", "/var/backups/zyotra/postgres/shop/shop-1.dump");
+    expect(script).toContain("umask 077");
+    expect(script).toContain("/var/backups/zyotra/postgres/shop/.shop-1.dump.partial");
+    expect(script).toContain("chmod 0700");
+    expect(script).toContain("pg_dump\" -Fc");
+    expect(script.indexOf("pg_dump\" -Fc")).toBeLessThan(script.indexOf("mv -f"));
+  });
 });

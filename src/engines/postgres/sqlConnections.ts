@@ -32,16 +32,23 @@ export interface SqlConnectionSettings {
   idleMs: number;
   /** Idle sessions kept per (machine, database, role). */
   maxIdlePerKey: number;
+  /**
+   * Idle sessions kept per machine, whatever the database: each holds an SSH lease, and leases
+   * are shared with deploys and browsing (sshPool.ts), which must never wait on idle editors.
+   */
+  maxIdlePerMachine: number;
 }
 
 interface Pooled extends SqlConnection {
   key: string;
+  machineKey: string;
   broken: boolean;
   idleTimer?: ReturnType<typeof setTimeout>;
   close(): Promise<void>;
 }
 
 const CANCEL_REQUEST_CODE = 80877102;
+const CLOSE_GRACE_MS = 2_000;
 
 /** pg drives a net.Socket; an ssh2 channel is a Duplex that is already connected. */
 function asSocket(channel: ClientChannel): ClientChannel {
@@ -98,6 +105,7 @@ export function createSqlConnectionPool(settings: SqlConnectionSettings) {
   const idle = new Map<string, Pooled[]>();
   const live = new Set<Pooled>();
 
+  const machineKeyOf = (target: SshTarget) => `${target.machineId}|${target.host}`;
   const keyOf = (target: SshTarget, login: SqlLogin) =>
     [target.machineId, target.host, login.dbName, login.role, createHash("sha256").update(login.password).digest("hex")].join("|");
 
@@ -123,6 +131,7 @@ export function createSqlConnectionPool(settings: SqlConnectionSettings) {
           });
           const pooled: Pooled = {
             key,
+            machineKey: machineKeyOf(target),
             client,
             broken: false,
             typeNames: new Map(),
@@ -135,7 +144,9 @@ export function createSqlConnectionPool(settings: SqlConnectionSettings) {
             close: async () => {
               pooled.broken = true;
               live.delete(pooled);
-              await client.end().catch(() => undefined);
+              // A polite Terminate, but never a wait on a peer that is gone: the lease must come back.
+              await Promise.race([client.end().catch(() => undefined), Bun.sleep(CLOSE_GRACE_MS)]);
+              channel.destroy();
               endLease();
             },
           };
@@ -194,7 +205,8 @@ export function createSqlConnectionPool(settings: SqlConnectionSettings) {
         return;
       }
       const list = idle.get(pooled.key) ?? [];
-      if (list.length >= settings.maxIdlePerKey) {
+      const idleOnMachine = [...idle.values()].reduce((n, sessions) => n + sessions.filter((s) => s.machineKey === pooled.machineKey).length, 0);
+      if (list.length >= settings.maxIdlePerKey || idleOnMachine >= settings.maxIdlePerMachine) {
         await pooled.close();
         return;
       }

@@ -8,7 +8,7 @@ import { actorOf } from "../../http/actor";
 import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
-import { BackupBody, BackupCreated, BackupDeleted, BackupIdParams, BackupList, BackupListQuery, RestoreBody, RestoreResponse } from "./backups.model";
+import { BackupBody, BackupCreated, BackupFile, BackupDeleted, BackupIdParams, BackupList, BackupListQuery, RestoreBody, RestoreResponse } from "./backups.model";
 import { backupCreatedMessage, toBackupView, type BackupService } from "./backups.service";
 
 export function backupsController(service: BackupService, accessTokenSecret: string, limits: RateLimitSettings) {
@@ -106,11 +106,10 @@ export function backupsController(service: BackupService, accessTokenSecret: str
       },
       {
         params: BackupIdParams,
-        response: { ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 409, 500, 502, 504]) },
+        response: { 200: BackupFile, ...errorBodies([...AUTHENTICATED_ERRORS, 403, 404, 409, 500, 502, 504]) },
         detail: {
           tags: ["backups"],
           summary: "Download a backup file (streamed; SHA-256 checked on the machine first and while streaming: a mismatch is a 409 before any byte, or a body cut short)",
-          responses: { 200: { description: "The dump file (application/octet-stream; X-Backup-Size and X-Backup-Sha256 headers)" } },
         },
       },
     );

@@ -77,3 +77,6 @@ export const RestoreResponse = t.Object(
 );
 
 export const BackupDeleted = t.Object({ status: t.Literal(200), message: t.String() });
+
+/** Documentation only: the download is a streamed Response, which Elysia does not check. */
+export const BackupFile = t.String({ format: "binary", description: "The dump file (sent as application/octet-stream, with X-Backup-Size and X-Backup-Sha256 headers)" });

@@ -67,11 +67,17 @@ export function createQueryService(deps: QueryServiceDeps) {
     }
     if (missing.size === 0) return names;
     const pairs = [...missing.entries()];
-    const answer = await connection.client.query<{ name: string }>({
-      text: "SELECT format_type(t.o, t.m) AS name FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS t(o, m, i) ORDER BY t.i",
-      values: [pairs.map(([, p]) => p.oid), pairs.map(([, p]) => p.mod)],
-    });
-    pairs.forEach(([key], i) => names.set(key, answer.rows[i]?.name ?? "unknown"));
+    try {
+      const answer = await connection.client.query<{ name: string }>({
+        text: "SELECT format_type(t.o, t.m) AS name FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS t(o, m, i) ORDER BY t.i",
+        values: [pairs.map(([, p]) => p.oid), pairs.map(([, p]) => p.mod)],
+      });
+      pairs.forEach(([key], i) => names.set(key, answer.rows[i]?.name ?? "unknown"));
+    } catch {
+      // The user's SQL may have left the session unable to answer (e.g. a 1 ms statement_timeout):
+      // the results stand, their columns are named by type OID for this once.
+      return new Map(pairs.map(([key, p]) => [key, `oid ${p.oid}`]));
+    }
     return names;
   }
 
