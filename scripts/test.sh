@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The full test suite, from a fresh machine: installs Bun, openssh-server, sudo and PostgreSQL
-# if missing, starts the local PostgreSQL, type-checks, and runs `bun test` as root (the
+# The full test suite, from a fresh machine: installs Bun, openssh-server, sudo, PostgreSQL and
+# Redis if missing, starts the local PostgreSQL, type-checks, and runs `bun test` as root (the
 # end-to-end tests build sandbox VPS hosts in network and mount namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,7 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-serve
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]} from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive
