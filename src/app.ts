@@ -5,6 +5,10 @@ import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
 import { noAudit, type AuditTrail } from "./db/auditTrail";
 import type { DeployedDbStore } from "./db/deployedDbStore";
+import type { CachingStore } from "./db/cachingStore";
+import { probeRedis, type RedisProbe } from "./engines/redis/redisClient";
+import { cachingController } from "./features/caching/caching.controller";
+import { createCachingService } from "./features/caching/caching.service";
 import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
 import { healthController } from "./features/health/health.controller";
@@ -31,6 +35,10 @@ export interface AppDependencies {
   audit?: AuditTrail;
   registry: MachineRegistry;
   sessions: SshSessions;
+  /** Redis servers (`caching`); without it the Redis routes are not served. */
+  caching?: CachingStore;
+  /** Defaults to AUTH + PING over TCP. */
+  redisProbe?: RedisProbe;
   /** Defaults to a real TCP login with `pg`. */
   probe?: DatabaseProbe;
   /** Rows in a table-data answer without `limit`; defaults to DEFAULT_TABLE_DATA_MAX_ROWS. */
@@ -70,6 +78,23 @@ export function createApp(deps: AppDependencies) {
     maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
   });
 
+  const caching =
+    deps.caching &&
+    createCachingService({
+      store: deps.caching,
+      audit: deps.audit ?? noAudit,
+      registry: deps.registry,
+      sessions: deps.sessions,
+      secretBox: createSecretBox(deps.encryptionKey, 10_000),
+      encryptionKey: deps.encryptionKey,
+      login,
+      remote,
+      hostLocks: new KeyedMutex(),
+      probe: deps.redisProbe ?? probeRedis,
+      probeTimeoutMs: deps.ssh.connectTimeoutMs,
+      logger,
+    });
+
   return new Elysia()
     .use(requestLog(logger))
     .use(errorResponses(logger))
@@ -91,7 +116,8 @@ export function createApp(deps: AppDependencies) {
       ]),
     )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
-    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits));
+    .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
+    .use(caching ? cachingController(caching, deps.accessTokenSecret, deps.rateLimits) : new Elysia());
 }
 
 export type App = ReturnType<typeof createApp>;

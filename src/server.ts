@@ -4,6 +4,8 @@ import type { AppConfig } from "./config/env";
 import { createAuditTrail } from "./db/auditTrail";
 import { reconcileUnfinishedDeploys, type ReconcileDeps } from "./features/databases/reconcileDeploys";
 import { createDeployedDbStore, type MetadataDatabase } from "./db/deployedDbStore";
+import { createCachingStore, type CachingStore } from "./db/cachingStore";
+import { reconcileUnfinishedRedisDeploys } from "./features/caching/reconcileRedisDeploys";
 import { createHostKeyStore } from "./db/hostKeyStore";
 import { openMetadataDatabase } from "./db/metadataClient";
 import { startAdminSocket } from "./devMode/adminSocket";
@@ -17,13 +19,14 @@ import { createSshPool, DEFAULT_POOL_SETTINGS } from "./ssh/sshPool";
 const RECONCILE_EVERY_MS = 60_000;
 
 /** Undo interrupted deploys now and then every minute; returns the function that stops it. */
-function scheduleReconciliation(deps: ReconcileDeps, staleAfterMs: number): () => void {
+function scheduleReconciliation(deps: ReconcileDeps & { caching: CachingStore }, staleAfterMs: number): () => void {
   let running = false;
   const pass = async () => {
     if (running) return;
     running = true;
     try {
       await reconcileUnfinishedDeploys(deps, new Date(Date.now() - staleAfterMs));
+      await reconcileUnfinishedRedisDeploys(deps, new Date(Date.now() - staleAfterMs));
     } catch (error) {
       deps.logger.error("deploy.reconcile_failed", { reason: error instanceof Error ? error.name : "unknown" });
     } finally {
@@ -90,7 +93,8 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   });
   closers.push(() => sessions.closeAll());
   const audit = createAuditTrail(wiring.metadata, logger);
-  const app = createApp({ ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows });
+  const caching = createCachingStore(wiring.metadata);
+  const app = createApp({ ...wiring, caching, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows });
   // Bun closes requests idle for 10 s by default; remote reads may legitimately take longer
   // (deploys and deletes lift the limit per request, bounded by their SSH timeouts).
   app.listen({ port: config.port, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024, idleTimeout: 120 });
@@ -100,6 +104,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   const stopReconciling = scheduleReconciliation(
     {
       store: wiring.store,
+      caching,
       registry: wiring.registry,
       sessions,
       audit,

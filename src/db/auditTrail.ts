@@ -12,7 +12,7 @@ export interface Actor {
 }
 
 export interface AuditEvent {
-  action: "deploy" | "delete" | "list-tables" | "read-table";
+  action: "deploy" | "delete" | "list-tables" | "read-table" | "deploy-redis" | "stop-redis" | "start-redis" | "delete-redis";
   outcome: AuditOutcome;
   machineId?: number;
   host?: string;

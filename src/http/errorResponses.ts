@@ -21,6 +21,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "remote-timeout": 504,
   "dependency-unavailable": 503,
   "deploy-refused": 409,
+  "port-in-use": 409,
 };
 
 export interface HttpError {
