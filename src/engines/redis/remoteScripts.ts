@@ -140,7 +140,7 @@ main() {
   step files
   install -d -o redis -g redis -m 750 /var/lib/redis /var/log/redis 2>/dev/null || [ -d /var/lib/redis ] || fail "could not create /var/lib/redis"
   mkdir -m 750 "$DATA" || fail "could not create the data directory"
-  printf '%s\\n' "$DEPLOY_ID" > "$DATA/.zyotra-deploy" && chown -R redis:redis "$DATA" || fail "could not prepare the data directory"
+  (umask 027 && printf '%s\\n' "$DEPLOY_ID" > "$DATA/.zyotra-deploy") && chown -R redis:redis "$DATA" || fail "could not prepare the data directory"
   printf '@@CREATED data\\n'
   tmp=$(mktemp /etc/redis/.zyotra-XXXXXXXX) || fail "could not create a file in /etc/redis"
   printf '%s' '${b64(config)}' | base64 -d > "$tmp" && chown redis:redis "$tmp" && chmod 0640 "$tmp" || { rm -f "$tmp"; fail "could not write the configuration"; }
