@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { createAuditTrail } from "../../src/db/auditTrail";
+import { createAuditTrail, noAudit } from "../../src/db/auditTrail";
+import { RedisSSHHelper } from "../../src/engines/redis/RedisSSHHelper";
+import { reconcileUnfinishedRedisDeploys } from "../../src/features/caching/reconcileRedisDeploys";
+import { sshTargetFor } from "../../src/machines/sshTarget";
+import { createDirectSessions } from "../../src/ssh/sshSessions";
 import { caching } from "../../src/db/schema";
 import { redisCommands } from "../../src/engines/redis/redisClient";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
+import { captureLogger, startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 
@@ -266,8 +270,11 @@ describe("stop, start, delete", () => {
     expect(await out(vps, "ls /etc/redis")).toBe("redis-my-cache.conf\nredis.conf");
   });
 
-  test("a server adopted from the previous implementation cannot be stopped (409) and is only forgotten on delete", async () => {
+  test("a server adopted from the previous implementation: its plaintext password is sealed on first read, it cannot be stopped (409), delete only forgets it", async () => {
     await dbs.drizzleDb.insert(caching).values({ cacheName: "legacy", password: "plain-pass", host: vps.ip, vpsId: machineId, userId: OWNER, port: 6390, status: "running" });
+    const listed = (await app.request("GET", "/get-redis-server", { userId: OWNER })).body.data as Array<Record<string, unknown>>;
+    expect(listed.find((row) => row.cacheName === "legacy")?.password).toBe("plain-pass");
+    expect((await rowsNamed("legacy"))[0]?.password.startsWith("enc:v1:")).toBe(true);
     const stop = await action("stop-redis-server", "legacy", 6390);
     expect(stop.status).toBe(409);
     expect(typeof stop.body.message).toBe("string");
@@ -278,6 +285,61 @@ describe("stop, start, delete", () => {
     expect(await rowsNamed("legacy")).toEqual([]);
     expect(await redisState()).toBe(before);
     expect((await vps.systemctlCalls()).length).toBe(calls);
+  });
+});
+
+describe("failures roll everything back", () => {
+  const leftovers = (name: string) =>
+    out(vps, `ls -d /etc/redis/redis-${name}.conf /var/lib/redis/${name} /var/log/redis/redis-server-${name}.log 2>/dev/null | wc -l; systemctl is-enabled redis-server@${name}; systemctl is-active redis-server@${name}`);
+
+  test("the unit does not start: 502 naming the step, no config, data, log, enabled unit or row", async () => {
+    await vps.setServiceManagerFailing(true);
+    try {
+      const response = await deploy({ name: "wont-start", port: "6410" });
+      expect(response.status).toBe(502);
+      expect(response.body.message as string).toContain("starting the server");
+    } finally {
+      await vps.setServiceManagerFailing(false);
+    }
+    expect(await leftovers("wont-start")).toBe("0\ndisabled\ninactive");
+    expect(await rowsNamed("wont-start")).toEqual([]);
+  });
+
+  test("the server does not answer AUTH+PING over TCP: 502, and it is stopped, disabled and removed again", async () => {
+    const failingProbe = startTestApp({ store: dbs.store, caching: dbs.caching, registry: dbs.registry, redisProbe: async () => Promise.reject(new Error("no answer")) });
+    try {
+      const response = await failingProbe.request("POST", "/deploy-redis", { userId: OWNER, body: { name: "no-answer", password: PASSWORD, vpsId: machineId, vpsIp: vps.ip, port: "6411" } });
+      expect(response.status).toBe(502);
+      expect(response.body.message as string).toContain("AUTH and PING");
+    } finally {
+      await failingProbe.stop();
+    }
+    expect(await leftovers("no-answer")).toBe("0\ndisabled\ninactive");
+    expect(await listeningOn(6411)).toBe(false);
+    expect(await rowsNamed("no-answer")).toEqual([]);
+  });
+
+  test("a deploy interrupted by a crash is undone at reconciliation; an unreachable machine's row is marked failed", async () => {
+    const row = await dbs.caching.insertDeploying({ cacheName: "crashed", password: "sealed", host: vps.ip, vpsId: machineId, userId: OWNER, port: 6412, unitInstance: "crashed" });
+    const lost = await dbs.caching.insertDeploying({ cacheName: "lost", password: "sealed", host: "192.0.2.1", vpsId: 999_999, userId: OWNER, port: 6413, unitInstance: "lost" });
+    const machine = await dbs.registry.findOwned(machineId, OWNER);
+    if (!machine) throw new Error("the test machine is not registered");
+    const target = sshTargetFor(machine, { user: "root", port: 22 }, TEST_ENCRYPTION_KEY);
+    const sessions = createDirectSessions(5_000);
+    const remote = { sshUser: "root", commandTimeoutMs: TEST_SSH.commandTimeoutMs, installTimeoutMs: TEST_SSH.installTimeoutMs };
+    // What the crashed process had done on the machine: the whole deploy, not yet recorded as running.
+    await sessions.withSession(target, (ssh) => new RedisSSHHelper(ssh, remote, vps.ip).deploy({ instance: "crashed", port: 6412, deployId: row.id, password: "crashed-pass" }));
+    expect(await listeningOn(6412)).toBe(true);
+    const result = await reconcileUnfinishedRedisDeploys(
+      { caching: dbs.caching, registry: dbs.registry, sessions, audit: noAudit, encryptionKey: TEST_ENCRYPTION_KEY, login: { user: "root", port: 22 }, remote, logger },
+      new Date(Date.now() + 60_000),
+    );
+    expect(result).toEqual({ rolledBack: 1, failed: 1 });
+    expect(await leftovers("crashed")).toBe("0\ndisabled\ninactive");
+    expect(await rowsNamed("crashed")).toEqual([]);
+    expect((await rowsNamed("lost"))[0]?.status).toBe("failed");
+    await dbs.caching.remove(lost.id);
+    await sessions.closeAll();
   });
 });
 
