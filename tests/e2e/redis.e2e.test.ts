@@ -102,6 +102,8 @@ describe("deploy-redis refuses bad requests before any connection", () => {
       expect(typeof response.body.message).toBe("string");
       expect(response.body.message as string).toMatch(message);
     }
+    // No SSH login happened at all, so nothing could run.
+    expect(await vps.sshSessionCount()).toBe(0);
     expect(await vps.systemctlCalls()).toEqual([]);
     expect(await redisState()).toBe(before);
     expect(await dbs.drizzleDb.select().from(caching)).toEqual([]);
