@@ -1,5 +1,5 @@
 /**
- * Redis benchmark (issue 12): run with `bash scripts/bench.sh redis` (as root).
+ * Redis benchmark (issue 12): run with `npm run bench:redis` (as root).
  * A sandbox VPS with Debian's redis-server installed (its own instance on 6379), a real metadata
  * database, the service in-process with the SSH pool; each figure next to its reference.
  */
@@ -93,7 +93,7 @@ const table = markdownTable(["figure", "service", "reference (same run)", "ratio
 console.log(table);
 writeBenchmarkSection(
   "redis",
-  `## Redis (\`bash scripts/bench.sh redis\`)
+  `## Redis (\`npm run bench:redis\`)
 
 Measured ${new Date().toISOString().slice(0, 10)} on the project's machine kind (firecracker VM, 2 cores, 24 GiB), service in-process
 (Bun ${Bun.version}), SSH pool. The VPS is a network namespace running Debian's redis-server ${"7.0"} under the sandbox's
