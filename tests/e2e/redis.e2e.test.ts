@@ -258,6 +258,32 @@ describe("stop, start, delete", () => {
     expect((await rowsNamed("my-cache"))[0]?.status).toBe("running");
   });
 
+  test("a stop that cannot be verified fails with the step named and leaves the status alone", async () => {
+    await vps.exec("mv /etc/redis/redis-second-cache.conf /etc/redis/moved-away");
+    try {
+      const response = await action("stop-redis-server", "second-cache", 6381);
+      expect(response.status).toBe(502);
+      expect(response.body.message as string).toContain("stopping the server");
+    } finally {
+      await vps.exec("mv /etc/redis/moved-away /etc/redis/redis-second-cache.conf");
+    }
+    expect((await rowsNamed("second-cache"))[0]?.status).toBe("running");
+    expect(await ping(6381, "another-pass-1")).toBe(true);
+  });
+
+  test("a delete that fails keeps the row and names the step; retried, it completes", async () => {
+    // /etc/redis read-only for a moment: the config cannot be removed.
+    await vps.exec("mount --bind -o ro /etc/redis /etc/redis");
+    try {
+      const response = await action("delete-redis-server", "second-cache", 6381);
+      expect(response.status).toBe(502);
+      expect(response.body.message as string).toContain("removing the server's files");
+    } finally {
+      await vps.exec("umount /etc/redis");
+    }
+    expect(await rowsNamed("second-cache")).toHaveLength(1);
+  });
+
   test("delete leaves no unit, config, data, log or row; a second delete is 404", async () => {
     const response = await action("delete-redis-server", "second-cache", 6381);
     expect(response.status).toBe(200);

@@ -24,6 +24,7 @@ const STEP_NAMES: Record<string, string> = {
   verify: "verifying the server",
   inspect: "looking for the server's files",
   stop: "stopping the server",
+  remove: "removing the server's files",
 };
 
 /** Redis operations on one machine, over one SSH connection. Knows nothing of HTTP. */

@@ -183,7 +183,7 @@ main() {
       if systemctl is-active --quiet "$UNIT" 2>/dev/null; then fail "$UNIT is still running"; fi
     fi
   fi
-  step files
+  step remove
   if [ -n "$ours_conf" ]; then rm -f -- "$CONF" || fail "could not remove the configuration"; fi
   if [ -n "$ours_data" ]; then rm -rf --one-file-system -- "$DATA" || fail "could not remove the data directory"; fi
   if [ -n "$ours_conf" ] || [ -n "$ours_data" ]; then rm -f -- "$LOG" || fail "could not remove the log"; fi
