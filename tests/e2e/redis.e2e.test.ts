@@ -160,6 +160,8 @@ describe("deploy-redis on a machine with Redis installed", () => {
 
   test("config 0640 redis:redis with the required directives; no world-readable file or log holds the password", async () => {
     expect(await out(vps, "stat -c '%a %U %G' /etc/redis/redis-my-cache.conf")).toBe("640 redis redis");
+    // The package's own directories keep their owners and modes.
+    expect(await out(vps, "stat -c '%a %U %G' /etc/redis /var/lib/redis /var/log/redis")).toBe("2770 redis redis\n750 redis redis\n2750 redis adm");
     const config = await out(vps, "cat /etc/redis/redis-my-cache.conf");
     for (const line of ["port 6380", "bind 0.0.0.0 -::*", "protected-mode yes", "dir /var/lib/redis/my-cache", "appendonly yes", "supervised systemd", "maxmemory 256mb", "maxmemory-policy noeviction"]) {
       expect(config.split("\n")).toContain(line);

@@ -138,7 +138,9 @@ main() {
   if systemctl is-active --quiet "$UNIT" 2>/dev/null; then refuse name-taken; fi
 
   step files
-  install -d -o redis -g redis -m 750 /var/lib/redis /var/log/redis 2>/dev/null || [ -d /var/lib/redis ] || fail "could not create /var/lib/redis"
+  # The package's directories, created as the package would only if someone removed them; never re-owned.
+  [ -d /var/lib/redis ] || install -d -o redis -g redis -m 750 /var/lib/redis || fail "could not create /var/lib/redis"
+  [ -d /var/log/redis ] || install -d -o redis -g adm -m 2750 /var/log/redis || fail "could not create /var/log/redis"
   mkdir -m 750 "$DATA" || fail "could not create the data directory"
   (umask 027 && printf '%s\\n' "$DEPLOY_ID" > "$DATA/.zyotra-deploy") && chown -R redis:redis "$DATA" || fail "could not prepare the data directory"
   printf '@@CREATED data\\n'
