@@ -225,9 +225,17 @@ describe("stop, start, delete", () => {
     expect((await action("stop-redis-server", "my-cache", 6380)).status).toBe(200);
     expect((await app.request("GET", `/get-port/${machineId}`, { userId: OWNER })).body).toEqual({ data: { usedPorts: [22, 6379, 6380, 6381] } });
 
+    const seen: string[] = [];
+    let starting = true;
+    const watcher = (async () => {
+      for (let i = 0; i < 300 && starting; i++) seen.push(await out(vps, "ps -eo args"));
+    })();
     const started = await action("start-stopped-redis-server", "my-cache", 6380);
+    starting = false;
+    await watcher;
     expect(started.status).toBe(200);
     expect(started.body.message).toBe("Redis server my-cache started");
+    for (const snapshot of seen) expect(snapshot).not.toContain(PASSWORD);
     expect((await rowsNamed("my-cache"))[0]?.status).toBe("running");
     expect((await action("start-stopped-redis-server", "my-cache", 6380)).status).toBe(200);
     const [, value] = await redisOn(6380, [["GET", "greeting"]]);
