@@ -3,7 +3,8 @@ import { machineId, machineIp } from "../../http/commonModels";
 import { REDIS_NAME_MAX, REDIS_NAME_PATTERN, REDIS_PASSWORD_PATTERN } from "../../engines/redis/redisRules";
 
 // The portal sends the port as a string (a text input, or String(row.port)); a number works too.
-const port = t.Union([t.String({ pattern: "^[0-9]{1,5}$" }), t.Integer({ minimum: 0, maximum: 99_999 })], {
+// Its range is checked by the service, so every out-of-range value gets the same message.
+const port = t.Union([t.String({ pattern: "^[0-9]{1,5}$" }), t.Number()], {
   error: "port must be a number between 1024 and 65535",
 });
 
