@@ -381,6 +381,19 @@ describe("failures roll everything back", () => {
   });
 });
 
+describe("concurrent deploys", () => {
+  test("two deploys racing for one port: exactly one wins, the other is a 409 naming the port", async () => {
+    const responses = await Promise.all([deploy({ name: "race-a", port: "6420" }), deploy({ name: "race-b", port: "6420" })]);
+    expect(responses.map((response) => response.status).sort()).toEqual([200, 409]);
+    const loser = responses.find((response) => response.status === 409);
+    expect((loser?.body.message as string).toLowerCase()).toContain("port");
+    const winner = responses[0]?.status === 200 ? "race-a" : "race-b";
+    expect(await ping(6420)).toBe(true);
+    expect((await dbs.drizzleDb.select().from(caching).where(eq(caching.port, 6420))).map((row) => row.cacheName)).toEqual([winner]);
+    expect((await action("delete-redis-server", winner, 6420)).status).toBe(200);
+  });
+});
+
 describe("deploy-redis on a machine without Redis", () => {
   test("installs redis-server (awaited), then deploys; the package's own 6379 is busy afterwards", async () => {
     const response = await app.request("POST", "/deploy-redis", {

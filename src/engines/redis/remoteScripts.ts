@@ -94,7 +94,7 @@ answers_ping() {
   local tries=0
   until [ "$(redis-cli --no-auth-warning -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = PONG ]; do
     tries=$((tries + 1))
-    [ "$tries" -le 100 ] || return 1
+    [ "$tries" -le 300 ] || return 1
     sleep 0.1
   done
 }
@@ -103,7 +103,7 @@ port_released() {
   local tries=0
   while port_busy "$PORT"; do
     tries=$((tries + 1))
-    [ "$tries" -le 100 ] || return 1
+    [ "$tries" -le 300 ] || return 1
     sleep 0.1
   done
 }
