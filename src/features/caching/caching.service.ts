@@ -117,6 +117,8 @@ export function createCachingService(deps: CachingServiceDeps) {
 
     const machine = await verifyMachine(registry, toMachineId(request.vpsId), userId, request.vpsIp);
     const scope = { vpsId: machine.id, host: machine.ip };
+    // Name check, port claim and remote work as one step per machine, so two deploys of this
+    // process never race; across processes the (vps_id, host, port) index and the remote checks do.
     return deps.hostLocks.run(`redis:${machine.ip}`, async () => {
       if (await store.findByNameOnMachine(scope, name)) throw new ConflictError(`A Redis server named ${name} already exists on ${machine.ip}; choose another name`);
       const row = await store.insertDeploying({ cacheName: name, password: secretBox.seal(request.password), host: machine.ip, vpsId: machine.id, userId, port, unitInstance: name });
