@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The full test suite, from a fresh machine: installs Bun, openssh-server, sudo, PostgreSQL and MariaDB
-# if missing, starts the local PostgreSQL, type-checks, and runs `bun test` as root (the
+# The full test suite, from a fresh machine: installs Bun, openssh-server, sudo, PostgreSQL, MariaDB
+# and Redis if missing, starts the local PostgreSQL, type-checks, and runs `bun test` as root (the
 # end-to-end tests build sandbox VPS hosts in network and mount namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # The sandbox VPS's MySQL is the host's MariaDB (never started on the host itself).
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]} from Debian's packages"
   export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,10 @@ import { createSecretBox } from "./crypto/secretBox";
 import { createPgProbe } from "./db/databaseProbe";
 import { noAudit, type AuditTrail } from "./db/auditTrail";
 import type { DeployedDbStore } from "./db/deployedDbStore";
+import type { CachingStore } from "./db/cachingStore";
+import { probeRedis, type RedisProbe } from "./engines/redis/redisClient";
+import { cachingController } from "./features/caching/caching.controller";
+import { createCachingService } from "./features/caching/caching.service";
 import { databasesController } from "./features/databases/databases.controller";
 import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
 import { createSqlConnectionPool } from "./engines/postgres/sqlConnections";
@@ -46,6 +50,10 @@ export interface AppDependencies {
   audit?: AuditTrail;
   registry: MachineRegistry;
   sessions: SshSessions;
+  /** Redis servers (`caching`); without it the Redis routes are not served. */
+  caching?: CachingStore;
+  /** Defaults to AUTH + PING over TCP. */
+  redisProbe?: RedisProbe;
   /** Defaults to a real TCP login with `pg`. */
   probe?: DatabaseProbe;
   /** Defaults to a real TCP login with `mysql2`. */
@@ -129,6 +137,23 @@ export function createApp(deps: AppDependencies) {
   });
 
 
+  const caching =
+    deps.caching &&
+    createCachingService({
+      store: deps.caching,
+      audit: deps.audit ?? noAudit,
+      registry: deps.registry,
+      sessions: deps.sessions,
+      secretBox: createSecretBox(deps.encryptionKey, 10_000),
+      encryptionKey: deps.encryptionKey,
+      login,
+      remote,
+      hostLocks: new KeyedMutex(),
+      probe: deps.redisProbe ?? probeRedis,
+      probeTimeoutMs: deps.ssh.connectTimeoutMs,
+      logger,
+    });
+
   // onRequest hooks run in this order. CORS comes first so that every answer to an allowed
   // origin, refusals included (413, 415, 429), can be read by the portal, and preflights are
   // answered before anything counts them.
@@ -159,7 +184,8 @@ export function createApp(deps: AppDependencies) {
     .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
     .use(queryController(query, deps.accessTokenSecret, deps.rateLimits))
     .use(deps.backups ? backupsController(backupServiceFor(deps, deps.backups), deps.accessTokenSecret, deps.rateLimits) : new Elysia())
-    .use(mysqlController({ deploys: mysql, browsing: mysqlBrowsing, queries: mysqlQuery }, deps.accessTokenSecret, deps.rateLimits));
+    .use(mysqlController({ deploys: mysql, browsing: mysqlBrowsing, queries: mysqlQuery }, deps.accessTokenSecret, deps.rateLimits))
+    .use(caching ? cachingController(caching, deps.accessTokenSecret, deps.rateLimits) : new Elysia());
 }
 
 export type App = ReturnType<typeof createApp>;

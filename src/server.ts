@@ -5,6 +5,8 @@ import { ConfigError, type AppConfig } from "./config/env";
 import { createAuditTrail } from "./db/auditTrail";
 import { reconcileUnfinishedDeploys, type ReconcileDeps } from "./features/databases/reconcileDeploys";
 import { createDeployedDbStore, type MetadataDatabase } from "./db/deployedDbStore";
+import { createCachingStore, type CachingStore } from "./db/cachingStore";
+import { reconcileUnfinishedRedisDeploys } from "./features/caching/reconcileRedisDeploys";
 import { createHostKeyStore } from "./db/hostKeyStore";
 import { openMetadataDatabase } from "./db/metadataClient";
 import { startAdminSocket } from "./devMode/adminSocket";
@@ -19,13 +21,14 @@ import { createSshPool, DEFAULT_POOL_SETTINGS } from "./ssh/sshPool";
 const RECONCILE_EVERY_MS = 60_000;
 
 /** Undo interrupted deploys now and then every minute; returns the function that stops it. */
-function scheduleReconciliation(deps: ReconcileDeps, staleAfterMs: number): () => void {
+function scheduleReconciliation(deps: ReconcileDeps & { caching: CachingStore }, staleAfterMs: number): () => void {
   let running = false;
   const pass = async () => {
     if (running) return;
     running = true;
     try {
       await reconcileUnfinishedDeploys(deps, new Date(Date.now() - staleAfterMs));
+      await reconcileUnfinishedRedisDeploys(deps, new Date(Date.now() - staleAfterMs));
     } catch (error) {
       deps.logger.error("deploy.reconcile_failed", { reason: error instanceof Error ? error.name : "unknown" });
     } finally {
@@ -92,7 +95,8 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   });
   closers.push(() => sessions.closeAll());
   const audit = createAuditTrail(wiring.metadata, logger);
-  const appDeps = { ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows, query: config.query, backups: createBackupStore(wiring.metadata), backupConfig: config.backups };
+  const caching = createCachingStore(wiring.metadata);
+  const appDeps = { ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows, query: config.query, backups: createBackupStore(wiring.metadata), backupConfig: config.backups, caching };
   // Before any request: a backup still `running` was cut off by the last stop of the service.
   const interrupted = await backupServiceFor(appDeps, appDeps.backups).failInterrupted().catch((error: unknown) => {
     logger.warn("backup.reconcile_failed", { reason: error instanceof Error ? error.name : "unknown" });
@@ -118,6 +122,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   const stopReconciling = scheduleReconciliation(
     {
       store: wiring.store,
+      caching,
       registry: wiring.registry,
       sessions,
       audit,

@@ -12,7 +12,7 @@ export interface Actor {
 }
 
 export interface AuditEvent {
-  action: "deploy" | "delete" | "list-tables" | "read-table" | "run-query" | "backup" | "backup-restore" | "backup-delete" | "backup-download";
+  action: "deploy" | "delete" | "list-tables" | "read-table" | "run-query" | "backup" | "backup-restore" | "backup-delete" | "backup-download" | "deploy-redis" | "stop-redis" | "start-redis" | "delete-redis";
   outcome: AuditOutcome;
   machineId?: number;
   host?: string;

@@ -114,3 +114,42 @@ export type BackupRow = typeof backups.$inferSelect;
 export type NewBackupRow = typeof backups.$inferInsert;
 
 export const BACKUP_STATUS = { running: "running", done: "done", failed: "failed" } as const;
+
+/**
+ * Redis servers we deployed. Column names are the previous implementation's `caching` table
+ * (the portal reads its camelCase fields), adopted by migration 0005. `password` is sealed like
+ * deployed_db's. `status`: `deploying` while remote work runs, then `running`, `stopped` or
+ * `failed`. `unit_instance` is the systemd instance (`redis-server@<instance>`) this service
+ * created; adopted rows (started by hand by the previous implementation) have none.
+ * A port is unique per machine and address, not across machines.
+ */
+export const caching = pgTable(
+  "caching",
+  {
+    id: serial("id").primaryKey(),
+    cacheName: varchar("cache_name").notNull(),
+    password: varchar("password").notNull(),
+    host: varchar("host").notNull(),
+    vpsId: integer("vps_id").notNull(),
+    userId: integer("user_id").notNull(),
+    port: integer("port").notNull(),
+    cachingType: varchar("caching_type").default("redis").notNull(),
+    status: varchar("status").default("running").notNull(),
+    createdAt: timestamp("created_at").defaultNow().notNull(),
+    unitInstance: varchar("unit_instance"),
+  },
+  (table) => [
+    uniqueIndex("caching_vps_id_host_port_key").on(table.vpsId, table.host, table.port),
+    index("caching_user_id_id_idx").on(table.userId, table.id),
+  ],
+);
+
+export type CachingRow = typeof caching.$inferSelect;
+export type NewCachingRow = typeof caching.$inferInsert;
+
+export const CACHING_STATUS = {
+  deploying: "deploying",
+  running: "running",
+  stopped: "stopped",
+  failed: "failed",
+} as const;

@@ -131,6 +131,14 @@ export class ConflictError extends AppError {
  */
 export class SshChannelUnavailableError extends MachineUnreachableError {}
 
+/** The port asked for is taken on the machine. The message says "port": the portal looks for that word. */
+export class PortInUseError extends AppError {
+  readonly kind = "port-in-use";
+  constructor(port: number, byWhat: string) {
+    super(`Port ${port} is already in use by ${byWhat}; choose another port`);
+  }
+}
+
 /** Too many requests from one user or address. */
 export class RateLimitedError extends AppError {
   readonly kind = "rate-limited";

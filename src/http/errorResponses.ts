@@ -27,6 +27,7 @@ const STATUS_BY_KIND: Record<string, number> = {
   "dependency-unavailable": 503,
   "deploy-refused": 409,
   "sql-error": 400,
+  "port-in-use": 409,
 };
 
 export interface HttpError {

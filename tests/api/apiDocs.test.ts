@@ -21,7 +21,7 @@ const PUBLIC_ROUTES = new Set(["/", "/health", "/health/ready"]);
 
 beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: refusingSessions(), backups: createBackupStore(dbs.drizzleDb) });
+  app = startTestApp({ store: dbs.store, caching: dbs.caching, registry: dbs.registry, sessions: refusingSessions(), backups: createBackupStore(dbs.drizzleDb) });
 });
 
 afterAll(async () => {
@@ -38,6 +38,7 @@ function servedRoutes(): Array<{ method: string; path: string }> {
     ssh: TEST_SSH,
     rateLimits: GENEROUS_LIMITS,
     store: dbs.store,
+    caching: dbs.caching,
     registry: dbs.registry,
     sessions: refusingSessions(),
     backups: createBackupStore(dbs.drizzleDb),

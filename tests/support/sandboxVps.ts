@@ -55,6 +55,11 @@ export interface SandboxOptions {
    * Default: one cluster `main` on 5432.
    */
   clusters?: Array<{ name: string; port: number }>;
+  /**
+   * Debian's redis-server (needs `systemd`): "installed" runs the package's own instance on
+   * 127.0.0.1:6379; "absent" hides the binaries until apt-get installs them. Default: untouched.
+   */
+  redis?: "absent" | "installed";
 }
 
 export interface CommandOutput {
@@ -356,13 +361,15 @@ function sshdConfig(ip: string, withPublicKey: boolean): string {
   ].join("\n");
 }
 
+type ResolvedOptions = Required<Omit<SandboxOptions, "redis">> & { redis: SandboxOptions["redis"] | "" };
+
 function installStandIn(root: string, tool: "apt-get" | "systemctl" | "zsl-mysqld"): void {
   const target = join(root, "sbin", tool);
   copyFileSync(join(SCRIPT_DIR, tool), target);
   chmodSync(target, 0o755);
 }
 
-async function prepareRoot(root: string, ip: string, options: Required<SandboxOptions>): Promise<void> {
+async function prepareRoot(root: string, ip: string, options: ResolvedOptions): Promise<void> {
   for (const dir of ["etc-postgresql", "var-lib-postgresql", "var-log-postgresql", "sbin", "state"]) {
     mkdirSync(join(root, dir), { mode: 0o755 });
   }
@@ -374,11 +381,21 @@ async function prepareRoot(root: string, ip: string, options: Required<SandboxOp
   // Without systemd there must be no systemctl in /usr/local/sbin: the code
   // under test decides by `[ -d /run/systemd/system ]`, like a real host would.
   if (options.systemd) installStandIn(root, "systemctl");
+  if (options.redis) prepareRedis(root);
   await writeShadow(root, options.rootPassword);
   writeFileSync(join(root, "sshd_config"), sshdConfig(ip, options.authorizedKey !== ""));
   if (options.authorizedKey) writeFileSync(join(root, "authorized_keys"), options.authorizedKey.trim() + "\n", { mode: 0o600 });
   const keyPath = join(root, "ssh_host_ed25519_key");
   await runOk(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "zsl-sandbox", "-f", keyPath]);
+}
+
+/** Private /etc/redis, /var/lib/redis, /var/log/redis and the stand-in's Redis unit runner. */
+function prepareRedis(root: string): void {
+  for (const dir of ["etc-redis", "var-lib-redis", "var-log-redis"]) mkdirSync(join(root, dir), { mode: 0o755 });
+  writeFileSync(join(root, "not-installed"), "", { mode: 0o644 });
+  const runner = join(root, "sbin", "zsl-redis-units");
+  copyFileSync(join(SCRIPT_DIR, "redis-units"), runner);
+  chmodSync(runner, 0o755);
 }
 
 // ---------------------------------------------------------------------------
@@ -411,7 +428,7 @@ function readLog(root: string): string {
  * the VPS's private view and execs sshd. Its output goes to a file rather than
  * a pipe so a chatty sshd can never block on a pipe nobody drains.
  */
-function spawnVps(name: string, root: string, options: Required<SandboxOptions>): Bun.Subprocess {
+function spawnVps(name: string, root: string, options: ResolvedOptions): Bun.Subprocess {
   const logFd = openSync(join(root, "setup.log"), "a");
   try {
     const proc = Bun.spawn(
@@ -419,7 +436,7 @@ function spawnVps(name: string, root: string, options: Required<SandboxOptions>)
         "ip", "netns", "exec", name,
         "unshare", "--mount", "--ipc", "--propagation", "private", "--",
         join(SCRIPT_DIR, "setup.sh"), root, options.postgres, options.systemd ? "1" : "0",
-        options.clusters.map(({ name, port }) => `${name}:${port}`).join(","), options.mysql,
+        options.clusters.map(({ name, port }) => `${name}:${port}`).join(","), options.mysql, options.redis || "none",
       ],
       { stdin: "ignore", stdout: logFd, stderr: logFd, env: baseEnv() },
     );
@@ -684,7 +701,7 @@ function newName(): string {
 }
 
 export async function startSandboxVps(options: SandboxOptions): Promise<SandboxVps> {
-  const resolved: Required<SandboxOptions> = {
+  const resolved: ResolvedOptions = {
     postgres: options.postgres,
     mysql: options.mysql ?? "absent",
     aptHasMysqlServer: options.aptHasMysqlServer ?? false,
@@ -692,10 +709,12 @@ export async function startSandboxVps(options: SandboxOptions): Promise<SandboxV
     rootPassword: options.rootPassword ?? randomBytes(18).toString("base64url"),
     authorizedKey: options.authorizedKey ?? "",
     clusters: options.clusters ?? [{ name: "main", port: 5432 }],
+    redis: options.redis ?? "",
   };
   for (const { name, port } of resolved.clusters) {
     if (!/^[a-z][a-z0-9_]*$/.test(name) || !Number.isInteger(port) || port < 1024 || port > 65535) throw new Error(`bad sandbox cluster ${name}:${port}`);
   }
+  if (resolved.redis && !resolved.systemd) throw new Error("a sandbox with Redis needs systemd: true (its servers run as units)");
   installExitHooks();
   const name = newName();
   const root = join(TEMP_BASE, name);

@@ -3,6 +3,7 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
 import { createDeployedDbStore, type DeployedDbStore, type MetadataDatabase } from "../../src/db/deployedDbStore";
+import { createCachingStore, type CachingStore } from "../../src/db/cachingStore";
 import { MIGRATIONS_FOLDER } from "../../src/devMode/embeddedDatabase";
 import { openMetadataDatabase } from "../../src/db/metadataClient";
 import { encryptMachineSecret } from "../../src/crypto/machineSecret";
@@ -88,6 +89,8 @@ export interface TestDatabases {
   registryDb: ThrowawayDatabase;
   drizzleDb: MetadataDatabase;
   store: DeployedDbStore;
+  /** Redis servers (`caching`), on the production driver too. */
+  caching: CachingStore;
   registry: MachineRegistry;
   addMachine(machine: { ip: string; ownerId: number; rootPassword: string; sshKey?: string }): Promise<number>;
   dropAll(): Promise<void>;
@@ -111,6 +114,7 @@ export async function createTestDatabases(encryptionKey: string, options: { befo
     registryDb,
     drizzleDb,
     store: createDeployedDbStore(production.db),
+    caching: createCachingStore(production.db),
     registry: createSqlMachineRegistry(registryDb.pool),
     async addMachine({ ip, ownerId, rootPassword, sshKey }) {
       const { rows } = await registryDb.pool.query<{ id: number }>(

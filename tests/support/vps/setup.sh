@@ -4,12 +4,13 @@
 # It turns this process's view of the machine into a throwaway "VPS" and then
 # becomes sshd, so the sshd pid is the anchor every later nsenter uses.
 #
-# Usage: setup.sh ROOT POSTGRES_STATE SYSTEMD [CLUSTERS [MYSQL_STATE]]
+# Usage: setup.sh ROOT POSTGRES_STATE SYSTEMD [CLUSTERS [MYSQL_STATE [REDIS_STATE]]]
 #   ROOT            host temp dir prepared by sandboxVps.ts
 #   POSTGRES_STATE  absent | no-cluster | stopped | running
 #   SYSTEMD         1 to pretend systemd is the init system, 0 otherwise
 #   CLUSTERS        NAME:PORT[,NAME:PORT...] of the 15/NAME clusters (default main:5432)
 #   MYSQL_STATE     absent (default) | stopped | running  (the host's MariaDB)
+#   REDIS_STATE     none (default: host's Redis dirs untouched) | absent | installed
 set -euo pipefail
 
 root=$1
@@ -17,6 +18,7 @@ pg_state=$2
 systemd=$3
 clusters=${4:-main:5432}
 mysql_state=${5:-absent}
+redis_state=${6:-none}
 
 log() { printf 'zsl-setup: %s\n' "$*" >&2; }
 
@@ -137,6 +139,35 @@ case "$mysql_state" in
     ;;
 esac
 
+# --- Redis (private state dirs; binaries hidden while "absent") ---
+if [ "$redis_state" != none ]; then
+  # The package's stock config, for the "installed" state and for apt-get's stand-in.
+  cp -p /etc/redis/redis.conf "$root/redis-package.conf"
+  mount --bind "$root/etc-redis" /etc/redis
+  mount --bind "$root/var-lib-redis" /var/lib/redis
+  mount --bind "$root/var-log-redis" /var/log/redis
+  chown redis:redis /etc/redis /var/lib/redis
+  chown redis:adm /var/log/redis
+  chmod 2770 /etc/redis
+  chmod 750 /var/lib/redis
+  chmod 2750 /var/log/redis
+  case "$redis_state" in
+    absent)
+      # Not executable: `command -v redis-server` fails until apt-get unmounts these.
+      mount --bind "$root/not-installed" /usr/bin/redis-check-rdb
+      mount --bind "$root/not-installed" /usr/bin/redis-cli
+      ;;
+    installed)
+      install -o redis -g redis -m 640 "$root/redis-package.conf" /etc/redis/redis.conf
+      ;;
+    *)
+      log "unknown redis state: $redis_state"
+      exit 2
+      ;;
+  esac
+fi
+# --- end of Redis ---
+
 # A VPS has its own /tmp; sharing the host's would let parallel sandboxes
 # trip over each other's files and leave debris behind. Must come after every
 # bind above, since their sources live under the host's /tmp.
@@ -154,6 +185,11 @@ if [ "$systemd" = 1 ]; then
     exit 2
   fi
   mount --bind /usr/local/sbin/systemctl /usr/bin/systemctl
+fi
+
+# The package's own instance listens on 127.0.0.1:6379 as on a real machine (not logged as a call).
+if [ "$redis_state" = installed ]; then
+  /usr/local/sbin/zsl-redis-units enable 1 1 redis-server
 fi
 
 log "starting sshd"
