@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSecretBox } from "../src/crypto/secretBox";
-import { deployed_db } from "../src/db/schema";
+import { deployed_db } from "../src/metadata/schema";
 import { SSHClient } from "../src/ssh/SSHClient";
 import { createDirectSessions } from "../src/ssh/sshSessions";
 import { removeStaleSandboxes, startSandboxVps } from "../tests/support/sandboxVps";

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSecretBox } from "../src/crypto/secretBox";
-import { caching } from "../src/db/schema";
+import { caching } from "../src/metadata/schema";
 import { SSHClient } from "../src/ssh/SSHClient";
 import { removeStaleSandboxes, startSandboxVps } from "../tests/support/sandboxVps";
 import { startTestApp } from "../tests/support/testApp";

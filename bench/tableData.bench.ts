@@ -243,7 +243,7 @@ ${table}
 
 Notes:
 - Rows stream from the VPS's COPY output through the service as raw bytes: CSV passes through untouched, JSON is
-  written by a one-pass byte converter (\`src/postgres/copyToJson.ts\`), and whatever SSH packets queued up while
+  written by a one-pass byte converter (\`src/engines/postgres/copyToJson.ts\`), and whatever SSH packets queued up while
   the service was busy are taken as one chunk (sshd sends ~8 KiB packets). The first version, which built a string
   per value and handled every packet alone, measured 1.7–1.8× psql and 104–122 MB.
 - JavaScriptCore lets short-lived buffers pile up in proportion to the heap before it collects; a GC hint every

@@ -7,7 +7,7 @@
 import { drizzle } from "drizzle-orm/node-postgres";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { createHostKeyStore } from "../db/hostKeyStore";
+import { createHostKeyStore } from "../metadata/hostKeyStore";
 import { DataDirInUseError } from "../devMode/dataDirLock";
 import { openEmbeddedDatabase } from "../devMode/embeddedDatabase";
 

@@ -3,7 +3,7 @@ import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { MetadataDatabase } from "../db/deployedDbStore";
+import type { MetadataDatabase } from "../metadata/deployedDbStore";
 import type { SqlQueryable } from "../machines/machineRegistry";
 import { DataDirInUseError, lockDataDir, type DataDirLock, type DataDirUser } from "./dataDirLock";
 

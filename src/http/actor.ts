@@ -1,5 +1,5 @@
 import type { Server } from "bun";
-import type { Actor } from "../db/auditTrail";
+import type { Actor } from "../metadata/auditTrail";
 import { clientAddressOf } from "./clientAddress";
 import { requestIdOf } from "./requestLog";
 

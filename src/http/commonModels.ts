@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { IDENTIFIER_MAX_BYTES, IDENTIFIER_PATTERN } from "../postgres/identifiers";
+import { IDENTIFIER_MAX_BYTES, IDENTIFIER_PATTERN } from "../engines/postgres/identifiers";
 
 /** Request fields shared by several routes, declared once with Elysia's `t`. */
 export const identifier = (field: string) =>

@@ -1,5 +1,5 @@
 import { DependencyUnavailableError } from "../errors/appErrors";
-import { isConnectionFailure } from "../db/errors";
+import { isConnectionFailure } from "../metadata/errors";
 
 /** A machine of the deployment manager's `vps_machines` table, as we use it. */
 export interface MachineRecord {

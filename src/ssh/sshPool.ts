@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { HostKeyStore } from "../db/hostKeyStore";
+import type { HostKeyStore } from "../metadata/hostKeyStore";
 import { HostKeyMismatchError, SshChannelUnavailableError } from "../errors/appErrors";
 import { SSHClient, type SSHConnectOptions } from "./SSHClient";
 import { toConnectOptions, type SshSessions, type SshTarget } from "./sshSessions";

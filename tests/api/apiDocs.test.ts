@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
-import { createBackupStore } from "../../src/db/backupStore";
-import type { DeployedDbStore } from "../../src/db/deployedDbStore";
+import { createBackupStore } from "../../src/metadata/backupStore";
+import type { DeployedDbStore } from "../../src/metadata/deployedDbStore";
 import { refusingSessions } from "../support/recordingSessions";
 import { GENEROUS_LIMITS, startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";

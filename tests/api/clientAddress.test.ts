@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createAuditTrail } from "../../src/db/auditTrail";
-import { audit_log } from "../../src/db/schema";
+import { createAuditTrail } from "../../src/metadata/auditTrail";
+import { audit_log } from "../../src/metadata/schema";
 import { addressFromForwarded } from "../../src/http/clientAddress";
 import { refusingSessions } from "../support/recordingSessions";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";

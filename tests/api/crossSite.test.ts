@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { deployed_db } from "../../src/db/schema";
+import { deployed_db } from "../../src/metadata/schema";
 import { refusingSessions } from "../support/recordingSessions";
 import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { foldUnquotedName, namesOnMachine } from "../../src/db/recordedNames";
-import { deployed_db } from "../../src/db/schema";
+import { foldUnquotedName, namesOnMachine } from "../../src/metadata/recordedNames";
+import { deployed_db } from "../../src/metadata/schema";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 

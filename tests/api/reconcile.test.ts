@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { noAudit } from "../../src/db/auditTrail";
-import { deployed_db } from "../../src/db/schema";
+import { noAudit } from "../../src/metadata/auditTrail";
+import { deployed_db } from "../../src/metadata/schema";
 import { reconcileUnfinishedDeploys } from "../../src/features/databases/reconcileDeploys";
 import { silentLogger } from "../../src/shared/logger";
 import { refusingSessions } from "../support/recordingSessions";

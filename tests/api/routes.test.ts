@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import jwt from "jsonwebtoken";
-import { createDeployedDbStore } from "../../src/db/deployedDbStore";
-import { openMetadataDatabase } from "../../src/db/metadataClient";
+import { createDeployedDbStore } from "../../src/metadata/deployedDbStore";
+import { openMetadataDatabase } from "../../src/metadata/metadataClient";
 import { createSecretBox } from "../../src/crypto/secretBox";
-import { deployed_db } from "../../src/db/schema";
+import { deployed_db } from "../../src/metadata/schema";
 import { refusingSessions } from "../support/recordingSessions";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { deployed_db } from "../../src/db/schema";
+import { deployed_db } from "../../src/metadata/schema";
 import { psqlOnVps } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { startTestApp, type RunningTestApp } from "../support/testApp";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createDeployedDbStore } from "../../src/db/deployedDbStore";
-import { openMetadataDatabase } from "../../src/db/metadataClient";
-import { createAuditTrail } from "../../src/db/auditTrail";
-import { audit_log, deployed_db } from "../../src/db/schema";
+import { createDeployedDbStore } from "../../src/metadata/deployedDbStore";
+import { openMetadataDatabase } from "../../src/metadata/metadataClient";
+import { createAuditTrail } from "../../src/metadata/auditTrail";
+import { audit_log, deployed_db } from "../../src/metadata/schema";
 import { silentLogger } from "../../src/shared/logger";
 import { createSqlMachineRegistry } from "../../src/machines/machineRegistry";
 import { psqlOnVps } from "../support/remoteDb";

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { backupServiceFor } from "../../src/app";
-import { createAuditTrail } from "../../src/db/auditTrail";
-import { createBackupStore, type BackupStore } from "../../src/db/backupStore";
-import { audit_log } from "../../src/db/schema";
+import { createAuditTrail } from "../../src/metadata/auditTrail";
+import { createBackupStore, type BackupStore } from "../../src/metadata/backupStore";
+import { audit_log } from "../../src/metadata/schema";
 import { silentLogger } from "../../src/shared/logger";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { connectAs } from "../support/remoteDb";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type pg from "pg";
-import { createAuditTrail } from "../../src/db/auditTrail";
-import { createHostKeyStore } from "../../src/db/hostKeyStore";
-import { audit_log, deployed_db, machine_host_keys } from "../../src/db/schema";
+import { createAuditTrail } from "../../src/metadata/auditTrail";
+import { createHostKeyStore } from "../../src/metadata/hostKeyStore";
+import { audit_log, deployed_db, machine_host_keys } from "../../src/metadata/schema";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { canLogin, connectAs, psqlOnVps } from "../support/remoteDb";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { deployed_db } from "../../src/db/schema";
+import { deployed_db } from "../../src/metadata/schema";
 import { psqlOnVps } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { startServiceProcess, type ServiceProcess } from "../support/serviceProcess";

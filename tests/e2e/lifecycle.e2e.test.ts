@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { deployed_db } from "../../src/db/schema";
+import { deployed_db } from "../../src/metadata/schema";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { psqlOnVps } from "../support/remoteDb";
 import { startServiceProcess, type ServiceProcess } from "../support/serviceProcess";

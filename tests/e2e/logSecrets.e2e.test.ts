@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { createAuditTrail } from "../../src/db/auditTrail";
-import { createDeployedDbStore } from "../../src/db/deployedDbStore";
-import { openMetadataDatabase } from "../../src/db/metadataClient";
-import { deployed_db } from "../../src/db/schema";
+import { createAuditTrail } from "../../src/metadata/auditTrail";
+import { createDeployedDbStore } from "../../src/metadata/deployedDbStore";
+import { openMetadataDatabase } from "../../src/metadata/metadataClient";
+import { deployed_db } from "../../src/metadata/schema";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import mysql from "mysql2/promise";
-import { createAuditTrail } from "../../src/db/auditTrail";
-import { deployed_db } from "../../src/db/schema";
+import { createAuditTrail } from "../../src/metadata/auditTrail";
+import { deployed_db } from "../../src/metadata/schema";
 import { clientPasswordOptions } from "../../src/engines/mysql/remoteScripts";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { createAuditTrail, noAudit } from "../../src/db/auditTrail";
+import { createAuditTrail, noAudit } from "../../src/metadata/auditTrail";
 import { RedisSSHHelper } from "../../src/engines/redis/RedisSSHHelper";
 import { reconcileUnfinishedRedisDeploys } from "../../src/features/caching/reconcileRedisDeploys";
 import { sshTargetFor } from "../../src/machines/sshTarget";
 import { createDirectSessions } from "../../src/ssh/sshSessions";
-import { caching } from "../../src/db/schema";
+import { caching } from "../../src/metadata/schema";
 import { redisCommands } from "../../src/engines/redis/redisClient";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { captureLogger, startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";

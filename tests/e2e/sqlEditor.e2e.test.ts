@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createAuditTrail } from "../../src/db/auditTrail";
+import { createAuditTrail } from "../../src/metadata/auditTrail";
 import { createSqlConnectionPool } from "../../src/engines/postgres/sqlConnections";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
-import { audit_log } from "../../src/db/schema";
+import { audit_log } from "../../src/metadata/schema";
 import { psqlOnVps } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";

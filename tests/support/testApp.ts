@@ -1,6 +1,6 @@
 import { createApp, type AppDependencies } from "../../src/app";
 import type { SshSettings } from "../../src/config/env";
-import type { HostKeyStore } from "../../src/db/hostKeyStore";
+import type { HostKeyStore } from "../../src/metadata/hostKeyStore";
 import type { RateLimitSettings } from "../../src/http/rateLimits";
 import type { Logger, LogFields } from "../../src/shared/logger";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";

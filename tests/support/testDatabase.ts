@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import pg from "pg";
-import { createDeployedDbStore, type DeployedDbStore, type MetadataDatabase } from "../../src/db/deployedDbStore";
-import { createCachingStore, type CachingStore } from "../../src/db/cachingStore";
+import { createDeployedDbStore, type DeployedDbStore, type MetadataDatabase } from "../../src/metadata/deployedDbStore";
+import { createCachingStore, type CachingStore } from "../../src/metadata/cachingStore";
 import { MIGRATIONS_FOLDER } from "../../src/devMode/embeddedDatabase";
-import { openMetadataDatabase } from "../../src/db/metadataClient";
+import { openMetadataDatabase } from "../../src/metadata/metadataClient";
 import { encryptMachineSecret } from "../../src/crypto/machineSecret";
 import { createSqlMachineRegistry, type MachineRegistry } from "../../src/machines/machineRegistry";
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { copyLines, splitCopyLine, unescapeCopyField } from "../../src/postgres/copyText";
+import { copyLines, splitCopyLine, unescapeCopyField } from "../../src/engines/postgres/copyText";
 
 describe("COPY text format", () => {
   test("lines keep a last empty row; fields split on tabs; a zero-column row has no fields", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import Papa from "papaparse";
-import { CsvFormulaGuard } from "../../src/postgres/csvFormulaGuard";
+import { CsvFormulaGuard } from "../../src/engines/postgres/csvFormulaGuard";
 
 /** Feeds `csv` to a fresh guard in pieces cut at `cuts` (byte offsets) and joins what comes out. */
 function guarded(csv: string, cuts: number[] = []): string {

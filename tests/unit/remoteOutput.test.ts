@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { RemoteOutputTooLargeError } from "../../src/errors/appErrors";
-import { MarkerLineScanner } from "../../src/postgres/markerLineScanner";
-import { LineSplitter } from "../../src/postgres/scriptOutput";
-import { readScriptHead } from "../../src/postgres/scriptStream";
+import { MarkerLineScanner } from "../../src/engines/postgres/markerLineScanner";
+import { LineSplitter } from "../../src/engines/postgres/scriptOutput";
+import { readScriptHead } from "../../src/engines/postgres/scriptStream";
 
 /** Output from a machine arrives in pieces of any size; what reads it must stay linear and bounded. */
 const MiB = 1024 * 1024;

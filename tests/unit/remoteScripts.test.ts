@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { assertBackupPath, bashScriptCommand, deployScript, dropDatabaseSql, postgresDumpScript, psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand, readBackupScript, removeBackupScript, roleAndDatabaseSql } from "../../src/postgres/remoteScripts";
+import { assertBackupPath, bashScriptCommand, deployScript, dropDatabaseSql, postgresDumpScript, psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand, readBackupScript, removeBackupScript, roleAndDatabaseSql } from "../../src/engines/postgres/remoteScripts";
 
 const hostilePassword = `p'a"s$s\`w\\o%rd\n;DROP ROLE x;--ü✓`;
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { awaitFirstRows, readScriptHead } from "../../src/postgres/scriptStream";
-import { parseTableHead } from "../../src/postgres/tableHead";
+import { awaitFirstRows, readScriptHead } from "../../src/engines/postgres/scriptStream";
+import { parseTableHead } from "../../src/engines/postgres/tableHead";
 
 async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
   for (const part of parts) yield Buffer.from(part);

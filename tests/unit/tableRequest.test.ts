@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { csvRowsFormat, jsonRowsFormat } from "../../src/features/tables/tableFormats";
 import { csvDisposition } from "../../src/features/tables/csvDisposition";
 import { toTableRead } from "../../src/features/tables/tableRequest";
-import { isCatalogName } from "../../src/postgres/identifiers";
-import { nameSql, tableDataSql, tablesListInDatabaseSql } from "../../src/postgres/tableQueries";
+import { isCatalogName } from "../../src/engines/postgres/identifiers";
+import { nameSql, tableDataSql, tablesListInDatabaseSql } from "../../src/engines/postgres/tableQueries";
 
 describe("table requests", () => {
   test("JSON without limit is capped; CSV without limit is the whole table", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { CopyTextToJson } from "../../src/postgres/copyToJson";
-import { cellFromText, kindOfBaseType, type ColumnSpec } from "../../src/postgres/tableValues";
+import { CopyTextToJson } from "../../src/engines/postgres/copyToJson";
+import { cellFromText, kindOfBaseType, type ColumnSpec } from "../../src/engines/postgres/tableValues";
 
 /** COPY text rows (as PostgreSQL prints them) → the JSON rows the service sends. */
 function rows(columns: ColumnSpec[], copy: string, chunkSize = Infinity, limit = 1_000): unknown[] {

@@ -1,7 +1,7 @@
 import { DeployRefusedError, InvalidRequestError, RemoteStepError } from "../../errors/appErrors";
-import { readMarkers } from "../../postgres/scriptOutput";
-import type { RemoteSettings, StepLogger } from "../../postgres/PostgresSSHHelper";
-import { quoteShell } from "../../postgres/identifiers";
+import { readMarkers } from "../postgres/scriptOutput";
+import type { RemoteSettings, StepLogger } from "../postgres/PostgresSSHHelper";
+import { quoteShell } from "../postgres/identifiers";
 import type { SSHClient } from "../../ssh/SSHClient";
 import { MYSQL_AS_ROOT_COMMAND, MYSQL_DEPLOY_REFUSALS, mysqlDeployScript, mysqlDropSql, type MySqlDeploySpec } from "./remoteScripts";
 

@@ -1,6 +1,6 @@
 import { NotFoundError, RemoteStepError } from "../../errors/appErrors";
 import { fileTimestamp, type BackupEngine, type DumpedFile } from "../../features/backups/backupEngine";
-import { readMarkers } from "../../postgres/scriptOutput";
+import { readMarkers } from "../postgres/scriptOutput";
 import { MYSQL_BACKUP_DIR, mysqlDumpScript, mysqlRestoreScript, readMySqlBackupScript, removeMySqlBackupScript } from "./remoteScripts";
 
 function lastLine(stderr: string): string {

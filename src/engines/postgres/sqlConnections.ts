@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import pg from "pg";
 import type { ClientChannel } from "ssh2";
 import { NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
-import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import { PostgresSSHHelper, type RemoteSettings } from "./PostgresSSHHelper";
 import type { SSHClient } from "../../ssh/SSHClient";
 import type { SshSessions, SshTarget } from "../../ssh/sshSessions";
 

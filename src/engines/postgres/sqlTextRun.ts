@@ -1,5 +1,5 @@
 import type { Submittable } from "pg";
-import { cellFromText, kindOfBaseType, type Cell, type ValueKind } from "../../postgres/tableValues";
+import { cellFromText, kindOfBaseType, type Cell, type ValueKind } from "./tableValues";
 
 /** What the wire gives for one column of a result (RowDescription). */
 export interface WireColumn {

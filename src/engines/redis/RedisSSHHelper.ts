@@ -1,6 +1,6 @@
 import { ConflictError, PortInUseError, RemoteStepError } from "../../errors/appErrors";
-import { readMarkers } from "../../postgres/scriptOutput";
-import type { RemoteSettings, StepLogger } from "../../postgres/PostgresSSHHelper";
+import { readMarkers } from "../postgres/scriptOutput";
+import type { RemoteSettings, StepLogger } from "../postgres/PostgresSSHHelper";
 import type { SSHClient } from "../../ssh/SSHClient";
 import { parseListeningPorts } from "./listeningPorts";
 import {

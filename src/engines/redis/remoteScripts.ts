@@ -8,7 +8,7 @@ import { DEFAULT_MAX_MEMORY_MB, isValidRedisPort, redisConfigString, redisPaths 
  *   base64-encoded and decoded by a pipe, so no process argument list ever holds it. redis-cli
  *   reads it from REDISCLI_AUTH (never `-a`).
  * - Progress markers on stdout (`@@STEP`, `@@CREATED`, `@@REFUSED`, `@@FAIL`, `@@RESULT`) as in
- *   the PostgreSQL scripts (src/postgres/scriptOutput.ts reads them); tool output goes to stderr.
+ *   the PostgreSQL scripts (src/engines/postgres/scriptOutput.ts reads them); tool output goes to stderr.
  * - What a deploy creates carries its row id (a tag line in the config, a marker file in the data
  *   directory): removal deletes only what carries the id it is given.
  */

@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
-import type { Actor } from "../../db/auditTrail";
-import type { Engine } from "../../db/engines";
+import type { Actor } from "../../metadata/auditTrail";
+import type { Engine } from "../../metadata/engines";
 import { checkAuth } from "../../auth/checkAuth";
 import { InvalidRequestError } from "../../errors/appErrors";
 import { actorOf } from "../../http/actor";

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import type { Actor, AuditTrail } from "../../db/auditTrail";
-import type { BackupStore } from "../../db/backupStore";
-import type { DeployedDbStore } from "../../db/deployedDbStore";
-import { engineOf, type Engine } from "../../db/engines";
-import { namesOnMachine } from "../../db/recordedNames";
-import { BACKUP_STATUS, DEPLOY_STATUS, type BackupRow, type DeployedDbRow } from "../../db/schema";
+import type { Actor, AuditTrail } from "../../metadata/auditTrail";
+import type { BackupStore } from "../../metadata/backupStore";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import { engineOf, type Engine } from "../../metadata/engines";
+import { namesOnMachine } from "../../metadata/recordedNames";
+import { BACKUP_STATUS, DEPLOY_STATUS, type BackupRow, type DeployedDbRow } from "../../metadata/schema";
 import { AppError, ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError } from "../../errors/appErrors";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";

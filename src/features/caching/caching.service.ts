@@ -1,6 +1,6 @@
-import type { Actor, AuditEvent, AuditTrail } from "../../db/auditTrail";
-import type { CachingStore } from "../../db/cachingStore";
-import { CACHING_STATUS, type CachingRow } from "../../db/schema";
+import type { Actor, AuditEvent, AuditTrail } from "../../metadata/auditTrail";
+import type { CachingStore } from "../../metadata/cachingStore";
+import { CACHING_STATUS, type CachingRow } from "../../metadata/schema";
 import type { SecretBox } from "../../crypto/secretBox";
 import { RedisSSHHelper } from "../../engines/redis/RedisSSHHelper";
 import type { RedisProbe } from "../../engines/redis/redisClient";
@@ -10,7 +10,7 @@ import { toMachineId } from "../../http/commonModels";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import type { RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";

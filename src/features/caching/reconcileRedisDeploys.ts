@@ -1,5 +1,5 @@
-import type { CachingStore } from "../../db/cachingStore";
-import { CACHING_STATUS } from "../../db/schema";
+import type { CachingStore } from "../../metadata/cachingStore";
+import { CACHING_STATUS } from "../../metadata/schema";
 import { RedisSSHHelper } from "../../engines/redis/RedisSSHHelper";
 import type { ReconcileDeps, ReconcileResult } from "../databases/reconcileDeploys";
 import { sshTargetFor } from "../../machines/sshTarget";

@@ -1,9 +1,9 @@
-import type { DeployedDbStore } from "../../db/deployedDbStore";
-import { engineOf } from "../../db/engines";
-import { namesOnMachine } from "../../db/recordedNames";
-import type { DeployedDbRow } from "../../db/schema";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import { engineOf } from "../../metadata/engines";
+import { namesOnMachine } from "../../metadata/recordedNames";
+import type { DeployedDbRow } from "../../metadata/schema";
 import type { SecretBox } from "../../crypto/secretBox";
-import type { Actor, AuditEvent, AuditTrail } from "../../db/auditTrail";
+import type { Actor, AuditEvent, AuditTrail } from "../../metadata/auditTrail";
 import {
   AppError,
   ConflictError,
@@ -17,16 +17,17 @@ import {
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import { isReservedDatabase, isReservedRole } from "../../postgres/identifiers";
-import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import { isReservedDatabase, isReservedRole } from "../../engines/postgres/identifiers";
+import { PostgresSSHHelper, type RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import { errorIdentity } from "../../shared/errorIdentity";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
 import type { SshSessions } from "../../ssh/sshSessions";
 
-/** Proves a freshly deployed database accepts its owner's login over the network. */
-export type DatabaseProbe = (connection: { host: string; port: number; user: string; password: string; database: string }) => Promise<void>;
+import type { DatabaseProbe } from "../../engines/postgres/loginProbe";
+
+export type { DatabaseProbe };
 
 export interface DatabaseServiceDeps {
   store: DeployedDbStore;

@@ -1,8 +1,8 @@
-import type { AuditTrail } from "../../db/auditTrail";
-import type { DeployedDbStore } from "../../db/deployedDbStore";
+import type { AuditTrail } from "../../metadata/auditTrail";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
-import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import { PostgresSSHHelper, type RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
 import type { Logger } from "../../shared/logger";
 import type { SshSessions } from "../../ssh/sshSessions";
 

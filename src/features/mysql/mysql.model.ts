@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { machineId, machineIp } from "../../http/commonModels";
-import { IDENTIFIER_PATTERN } from "../../postgres/identifiers";
+import { IDENTIFIER_PATTERN } from "../../engines/postgres/identifiers";
 import { MYSQL_DATABASE_MAX_CHARS, MYSQL_USER_MAX_CHARS } from "../../engines/mysql/mysqlIdentifiers";
 
 const mysqlName = (field: string, maxLength: number) =>

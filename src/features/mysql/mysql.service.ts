@@ -1,6 +1,6 @@
-import type { Actor, AuditEvent, AuditTrail } from "../../db/auditTrail";
-import type { DeployedDbStore } from "../../db/deployedDbStore";
-import { DB_TYPE_OF } from "../../db/engines";
+import type { Actor, AuditEvent, AuditTrail } from "../../metadata/auditTrail";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import { DB_TYPE_OF } from "../../metadata/engines";
 import type { SecretBox } from "../../crypto/secretBox";
 import { isReservedMySqlDatabase, isReservedMySqlUser } from "../../engines/mysql/mysqlIdentifiers";
 import { MySqlSSHHelper } from "../../engines/mysql/MySqlSSHHelper";
@@ -10,7 +10,7 @@ import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import type { RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";

@@ -1,5 +1,5 @@
-import type { Actor, AuditTrail } from "../../db/auditTrail";
-import type { DeployedDbStore } from "../../db/deployedDbStore";
+import type { Actor, AuditTrail } from "../../metadata/auditTrail";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { SecretBox } from "../../crypto/secretBox";
 import { connectMySql, csvWriter, jsonPageWriter, listMySqlTables, mysqlTableHead, streamMySqlRows, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, MachineNotVisibleError, NotFoundError } from "../../errors/appErrors";
@@ -7,7 +7,7 @@ import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import type { RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
 import type { SshSessions } from "../../ssh/sshSessions";
 import { withHeldSession } from "../tables/heldSession";
 import type { MySqlTableDataBody, MySqlTablesListBody } from "./mysql.model";

@@ -1,7 +1,7 @@
 import type { QuerySettings } from "../../config/env";
-import type { Actor, AuditTrail } from "../../db/auditTrail";
-import type { DeployedDbStore } from "../../db/deployedDbStore";
-import type { DeployedDbRow } from "../../db/schema";
+import type { Actor, AuditTrail } from "../../metadata/auditTrail";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import type { DeployedDbRow } from "../../metadata/schema";
 import type { SecretBox } from "../../crypto/secretBox";
 import { runMySqlText, type MySqlStatementResult } from "../../engines/mysql/mysqlQueryRun";
 import { connectMySql } from "../../engines/mysql/mysqlReader";
@@ -10,7 +10,7 @@ import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import type { RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
 import type { SshSessions } from "../../ssh/sshSessions";
 import type { RunMySqlQueryBody } from "./mysql.model";
 

@@ -1,8 +1,8 @@
 import type { SecretBox } from "../../crypto/secretBox";
-import type { Actor, AuditTrail } from "../../db/auditTrail";
-import type { DeployedDbStore } from "../../db/deployedDbStore";
-import { namesOnMachine } from "../../db/recordedNames";
-import { DEPLOY_STATUS, type DeployedDbRow } from "../../db/schema";
+import type { Actor, AuditTrail } from "../../metadata/auditTrail";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import { namesOnMachine } from "../../metadata/recordedNames";
+import { DEPLOY_STATUS, type DeployedDbRow } from "../../metadata/schema";
 import { ConflictError, InvalidRequestError, MachineAccessDeniedError, MachineUnreachableError, RemoteTimeoutError, SqlStatementError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";

@@ -1,4 +1,4 @@
-import type { DeployedDbRow } from "../../db/schema";
+import type { DeployedDbRow } from "../../metadata/schema";
 import { InvalidRequestError, NotFoundError } from "../../errors/appErrors";
 
 const isPostgresRow = (row: DeployedDbRow) => /^postgres(ql)?$/i.test(row.dbType);

@@ -1,4 +1,4 @@
-import type { OpenedTableData } from "../../postgres/tableReader";
+import type { OpenedTableData } from "../../engines/postgres/tableReader";
 
 /** Turns the remote COPY output into response bytes, piece by piece. */
 export interface RowsFormat {

@@ -1,6 +1,6 @@
-import { CopyTextToJson } from "../../postgres/copyToJson";
-import { CsvFormulaGuard } from "../../postgres/csvFormulaGuard";
-import type { ColumnSpec } from "../../postgres/tableValues";
+import { CopyTextToJson } from "../../engines/postgres/copyToJson";
+import { CsvFormulaGuard } from "../../engines/postgres/csvFormulaGuard";
+import type { ColumnSpec } from "../../engines/postgres/tableValues";
 import type { RowsFormat } from "./tableBody";
 
 export interface JsonPage {

@@ -1,6 +1,6 @@
 import { InvalidRequestError } from "../../errors/appErrors";
-import { IDENTIFIER_MAX_BYTES, isCatalogName } from "../../postgres/identifiers";
-import type { TableDataQuery } from "../../postgres/tableQueries";
+import { IDENTIFIER_MAX_BYTES, isCatalogName } from "../../engines/postgres/identifiers";
+import type { TableDataQuery } from "../../engines/postgres/tableQueries";
 
 /** Checked before anything else happens: names of existing objects, as PostgreSQL allows them. */
 export function requireCatalogNames(names: Record<string, string | undefined>): void {

@@ -1,12 +1,12 @@
-import type { Actor, AuditTrail } from "../../db/auditTrail";
-import type { DeployedDbStore } from "../../db/deployedDbStore";
-import { foldUnquotedName, namesOnMachine } from "../../db/recordedNames";
+import type { Actor, AuditTrail } from "../../metadata/auditTrail";
+import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import { foldUnquotedName, namesOnMachine } from "../../metadata/recordedNames";
 import { InvalidRequestError, MachineAccessDeniedError } from "../../errors/appErrors";
 import type { MachineRecord } from "../../machines/machineRegistry";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import { PostgresSSHHelper, type RemoteSettings } from "../../postgres/PostgresSSHHelper";
+import { PostgresSSHHelper, type RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
 import type { SshSessions } from "../../ssh/sshSessions";
 import { withHeldSession } from "./heldSession";
 import { tableBody } from "./tableBody";

@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import { identifier, machineId, machineIp } from "../../http/commonModels";
-import { IDENTIFIER_MAX_BYTES } from "../../postgres/identifiers";
+import { IDENTIFIER_MAX_BYTES } from "../../engines/postgres/identifiers";
 
 /**
  * A schema, table or column name as the catalog has it. The byte limit is checked by

@@ -1,6 +1,6 @@
-import { InvalidRequestError, NotFoundError, ReadRefusedError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
-import type { SSHClient } from "../ssh/SSHClient";
-import type { StreamedCommand } from "../ssh/streamedCommand";
+import { InvalidRequestError, NotFoundError, ReadRefusedError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
+import type { SSHClient } from "../../ssh/SSHClient";
+import type { StreamedCommand } from "../../ssh/streamedCommand";
 import { psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand } from "./remoteScripts";
 import { awaitFirstRows, readScriptHead } from "./scriptStream";
 import { parseTableHead } from "./tableHead";

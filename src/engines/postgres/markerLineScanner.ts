@@ -1,4 +1,4 @@
-import { RemoteOutputTooLargeError } from "../errors/appErrors";
+import { RemoteOutputTooLargeError } from "../../errors/appErrors";
 
 export interface MarkerSplit {
   /** Everything before the marker line (its last line keeps its newline). */

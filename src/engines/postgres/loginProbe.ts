@@ -1,5 +1,7 @@
 import pg from "pg";
-import type { DatabaseProbe } from "../features/databases/databaseService";
+
+/** Proves a freshly deployed database accepts its owner's login over the network. */
+export type DatabaseProbe = (connection: { host: string; port: number; user: string; password: string; database: string }) => Promise<void>;
 
 /** Logs in to a deployed database over TCP exactly as a user would, then hangs up. */
 export function createPgProbe(timeoutMs: number): DatabaseProbe {

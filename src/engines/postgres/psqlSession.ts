@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ClientChannel } from "ssh2";
-import { RemoteOutputTooLargeError, RemoteTimeoutError } from "../errors/appErrors";
-import type { SSHClient } from "../ssh/SSHClient";
+import { RemoteOutputTooLargeError, RemoteTimeoutError } from "../../errors/appErrors";
+import type { SSHClient } from "../../ssh/SSHClient";
 import { MarkerLineScanner, type MarkerSplit } from "./markerLineScanner";
 import { psqlAsDatabaseOwnerCommand } from "./remoteScripts";
 

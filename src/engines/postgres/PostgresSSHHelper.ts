@@ -1,5 +1,5 @@
-import { DeployRefusedError, RemoteOutputTooLargeError, RemoteStepError, RemoteTimeoutError } from "../errors/appErrors";
-import type { CommandResult, SSHClient } from "../ssh/SSHClient";
+import { DeployRefusedError, RemoteOutputTooLargeError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
+import type { CommandResult, SSHClient } from "../../ssh/SSHClient";
 import { copyLines, unescapeCopyField } from "./copyText";
 import { LineSplitter, readMarkers, sectionAfter } from "./scriptOutput";
 import {
