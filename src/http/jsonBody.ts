@@ -23,9 +23,8 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      // Stop reading, without cancelling: Bun 1.4 drops a connection whose request body was
-      // cancelled before the answer is written, so the client would never see its 413.
-      reader.releaseLock();
+      // Stop reading: the rest of the upload is left to the server to discard.
+      await reader.cancel().catch(() => undefined);
       throw new PayloadTooLargeError();
     }
     chunks.push(value);
