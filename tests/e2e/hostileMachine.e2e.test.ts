@@ -17,7 +17,9 @@ import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
 const USER = 41;
 // Generous enough for a real deploy on a busy 2-core machine; the hostile cases wait them out.
 const COMMAND_TIMEOUT_MS = 8_000;
-const INSTALL_TIMEOUT_MS = 20_000;
+// Short enough that endless new step names (at most 32 honoured, each re-arming the command timeout)
+// outlast the hard deadline, which is what the endless-markers test proves.
+const INSTALL_TIMEOUT_MS = 12_000;
 /** A deploy's hard bound: install + command timeout for the script, one command timeout to roll back. */
 const DEPLOY_BOUND_MS = INSTALL_TIMEOUT_MS + 2 * COMMAND_TIMEOUT_MS;
 /** Functional bounds, generous for a busy two-core machine: not performance figures. */
