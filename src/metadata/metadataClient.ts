@@ -18,8 +18,9 @@ export function openMetadataDatabase(url: string, options: { max?: number; state
   const client = new SQL({
     url,
     max: options.max ?? 10,
-    // Bun 1.4 waits this long even for a reconnect the server refuses at once: an outage must be a quick 503.
-    connectionTimeout: 2,
+    // Bun 1.4 waits this long even for a reconnect the server refuses at once, so an outage
+    // answers 503 after about this long; shorter made busy moments fail as outages.
+    connectionTimeout: 5,
     idleTimeout: 60,
     connection: { statement_timeout: statementTimeoutMs, idle_in_transaction_session_timeout: statementTimeoutMs },
   });
