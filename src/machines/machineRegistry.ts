@@ -32,8 +32,13 @@ export function createSqlMachineRegistry(db: SqlQueryable): MachineRegistry {
     },
     async findOwned(machineId, ownerId) {
       let rows: Array<Record<string, unknown>>;
+      const query = () => db.query(FIND_OWNED_MACHINE, [machineId, ownerId]);
       try {
-        ({ rows } = await db.query(FIND_OWNED_MACHINE, [machineId, ownerId]));
+        // A pooled connection closed under us fails only the query that drew it: one more try.
+        ({ rows } = await query().catch((error: unknown) => {
+          if (isConnectionFailure(error)) return query();
+          throw error;
+        }));
       } catch (error) {
         if (isConnectionFailure(error)) throw new DependencyUnavailableError("The machine registry is unavailable, please try again shortly");
         throw error;

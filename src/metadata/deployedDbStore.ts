@@ -54,6 +54,19 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * For reads only: a pooled connection the server or the client closed under us fails the query
+ * that drew it, so one more try on another connection comes first; a real outage fails twice.
+ */
+async function guardedRead<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isConnectionFailure(error)) throw error;
+    return guarded(work);
+  }
+}
+
 const inScope = (scope: MachineScope) =>
   and(eq(deployed_db.userId, scope.userId), eq(deployed_db.vpsId, scope.vpsId), eq(deployed_db.host, scope.host), ofEngine(scope.engine));
 
@@ -101,7 +114,7 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
       guarded(async () => {
         await db.delete(deployed_db).where(eq(deployed_db.id, id));
       }),
-    listByUser: (userId) => guarded(() => listByUser.execute({ userId })),
+    listByUser: (userId) => guardedRead(() => listByUser.execute({ userId })),
     findByIdForUser: (id, userId) =>
       guarded(async () => {
         const [row] = await db
@@ -115,7 +128,7 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
         const [row] = await db.select({ id: deployed_db.id }).from(deployed_db).where(eq(deployed_db.id, id));
         return row !== undefined;
       }),
-    listOnMachine: (scope) => guarded(() => db.select().from(deployed_db).where(inScope(scope)).orderBy(asc(deployed_db.id))),
+    listOnMachine: (scope) => guardedRead(() => db.select().from(deployed_db).where(inScope(scope)).orderBy(asc(deployed_db.id))),
     findByName: (scope, dbName) =>
       guarded(async () => {
         const [row] = await db

@@ -27,6 +27,7 @@ beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   machineId = await dbs.addMachine({ ip: vps.ip, ownerId: USER, rootPassword: vps.rootPassword });
   service = startServiceProcess({
+    captureLog: true,
     metadataUrl: dbs.metadata.url,
     registryUrl: dbs.registryDb.url,
     extra: { RATE_LIMIT_PER_ADDRESS: "1000000", RATE_LIMIT_USER_READS: "1000000", RATE_LIMIT_USER_WRITES: "1000000", SSH_IDLE_TIMEOUT_MS: "1000" },
@@ -97,6 +98,10 @@ describe("soak", () => {
     clearInterval(watcher);
 
     const summary = Object.fromEntries(statuses);
+    // Any 5xx is a failure below; its log lines (kind, reason: never a secret) say why.
+    if (Object.keys(summary).some((key) => /:5\d\d$/.test(key))) {
+      console.log(service.log().split("\n").filter((line) => line.includes("request.failed") || line.includes("request.crashed")).slice(0, 10).join("\n"));
+    }
     const total = [...statuses.values()].reduce((a, b) => a + b, 0);
     expect(total).toBe(TOTAL);
     expect(Object.keys(summary).filter((key) => key.startsWith("valid:") && key !== "valid:200")).toEqual([]);
