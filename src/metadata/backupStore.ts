@@ -1,8 +1,7 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import type { MetadataDatabase } from "./deployedDbStore";
 import { BACKUP_STATUS, backups, type BackupRow, type NewBackupRow } from "./schema";
-import { DependencyUnavailableError } from "../errors/appErrors";
-import { isConnectionFailure } from "./errors";
+import { guarded } from "./errors";
 
 /** Persistence of `backups`: one row per backup, whatever the engine. */
 export interface BackupStore {
@@ -15,15 +14,6 @@ export interface BackupStore {
   /** Backups still `running`: after a restart, their dump was interrupted. */
   listRunning(): Promise<BackupRow[]>;
   remove(id: number): Promise<void>;
-}
-
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isConnectionFailure(error)) throw new DependencyUnavailableError("The metadata database is unavailable, please try again shortly");
-    throw error;
-  }
 }
 
 export function createBackupStore(db: MetadataDatabase): BackupStore {

@@ -1,7 +1,7 @@
 import { and, asc, eq, lt, sql } from "drizzle-orm";
-import { DependencyUnavailableError, PortInUseError } from "../errors/appErrors";
+import { PortInUseError } from "../errors/appErrors";
 import type { MetadataDatabase } from "./deployedDbStore";
-import { isConnectionFailure, isUniqueViolation } from "./errors";
+import { guarded, isUniqueViolation } from "./errors";
 import { caching, CACHING_STATUS, type CachingRow, type NewCachingRow } from "./schema";
 
 /** One machine at one address (rows of another machine id at the same address are stale). */
@@ -28,15 +28,6 @@ export interface CachingStore {
   /** Rows still `deploying` although created before `before`: their deploy was interrupted. */
   listStaleDeploying(before: Date): Promise<CachingRow[]>;
   replacePassword(id: number, expectedPassword: string, sealedPassword: string): Promise<void>;
-}
-
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isConnectionFailure(error)) throw new DependencyUnavailableError("The metadata database is unavailable, please try again shortly");
-    throw error;
-  }
 }
 
 const onMachine = (machine: CachingMachine) => and(eq(caching.vpsId, machine.vpsId), eq(caching.host, machine.host));

@@ -1,8 +1,8 @@
 import { and, asc, count, eq, lt, ne, sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { DatabaseAlreadyExistsError, DependencyUnavailableError } from "../errors/appErrors";
+import { DatabaseAlreadyExistsError } from "../errors/appErrors";
 import { ofEngine, type Engine } from "./engines";
-import { isConnectionFailure, isUniqueViolation } from "./errors";
+import { guarded, guardedRead, isUniqueViolation } from "./errors";
 import { FOLD_UNQUOTED_SQL } from "./recordedNames";
 import { DEPLOY_STATUS, deployed_db, type DeployedDbRow, type NewDeployedDbRow } from "./schema";
 
@@ -43,28 +43,6 @@ export interface DeployedDbStore {
   replacePassword(id: number, expectedPassword: string, sealedPassword: string): Promise<void>;
   /** Readiness: resolves when the metadata database answers. */
   ping(): Promise<void>;
-}
-
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isConnectionFailure(error)) throw new DependencyUnavailableError("The metadata database is unavailable, please try again shortly");
-    throw error;
-  }
-}
-
-/**
- * For reads only: a pooled connection the server or the client closed under us fails the query
- * that drew it, so one more try on another connection comes first; a real outage fails twice.
- */
-async function guardedRead<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (!isConnectionFailure(error)) throw error;
-    return guarded(work);
-  }
 }
 
 const inScope = (scope: MachineScope) =>

@@ -1,3 +1,5 @@
+import { DependencyUnavailableError } from "../errors/appErrors";
+
 /**
  * Recognises driver errors by PostgreSQL SQLSTATE or connection error code, through wrappers
  * (Drizzle's DrizzleQueryError) and for both drivers we use: Bun's SQL client (SQLSTATE in
@@ -30,4 +32,27 @@ export function isConnectionFailure(error: unknown): boolean {
   }
   const message = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
   return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error|Connection closed|Failed to connect/i.test(message);
+}
+
+/** Runs a metadata query; a database that cannot be reached becomes a 503, anything else stays as it is. */
+export async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isConnectionFailure(error)) throw new DependencyUnavailableError("The metadata database is unavailable, please try again shortly");
+    throw error;
+  }
+}
+
+/**
+ * For reads only: a pooled connection the server or the client closed under us fails the query
+ * that drew it, so one more try on another connection comes first; a real outage fails twice.
+ */
+export async function guardedRead<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isConnectionFailure(error)) throw error;
+    return guarded(work);
+  }
 }
