@@ -1,5 +1,5 @@
 import { DependencyUnavailableError } from "../errors/appErrors";
-import { isConnectionFailure } from "../metadata/errors";
+import { isConnectionFailure, readTryingTwice } from "../metadata/errors";
 
 /** A machine of the deployment manager's `vps_machines` table, as we use it. */
 export interface MachineRecord {
@@ -32,13 +32,8 @@ export function createSqlMachineRegistry(db: SqlQueryable): MachineRegistry {
     },
     async findOwned(machineId, ownerId) {
       let rows: Array<Record<string, unknown>>;
-      const query = () => db.query(FIND_OWNED_MACHINE, [machineId, ownerId]);
       try {
-        // A pooled connection closed under us fails only the query that drew it: one more try.
-        ({ rows } = await query().catch((error: unknown) => {
-          if (isConnectionFailure(error)) return query();
-          throw error;
-        }));
+        ({ rows } = await readTryingTwice(() => db.query(FIND_OWNED_MACHINE, [machineId, ownerId])));
       } catch (error) {
         if (isConnectionFailure(error)) throw new DependencyUnavailableError("The machine registry is unavailable, please try again shortly");
         throw error;

@@ -44,15 +44,26 @@ export async function guarded<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A pooled connection closed under a query fails it at once; a connect attempt takes far longer. */
+const STALE_CONNECTION_FAILS_WITHIN_MS = 1_000;
+
 /**
  * For reads only: a pooled connection the server or the client closed under us fails the query
- * that drew it, so one more try on another connection comes first; a real outage fails twice.
+ * that drew it, so one more try on another connection comes first. A failure that took longer
+ * was a connect attempt waiting out its timeout (a real outage): trying again would only double
+ * the caller's wait for the same answer.
  */
-export async function guardedRead<T>(work: () => Promise<T>): Promise<T> {
+export async function readTryingTwice<T>(work: () => Promise<T>): Promise<T> {
+  const started = performance.now();
   try {
     return await work();
   } catch (error) {
-    if (!isConnectionFailure(error)) throw error;
-    return guarded(work);
+    if (!isConnectionFailure(error) || performance.now() - started > STALE_CONNECTION_FAILS_WITHIN_MS) throw error;
+    return work();
   }
+}
+
+/** `guarded` for reads, which may safely run twice. */
+export function guardedRead<T>(work: () => Promise<T>): Promise<T> {
+  return guarded(() => readTryingTwice(work));
 }
