@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createSecretBox } from "../src/crypto/secretBox";
 import { deployed_db } from "../src/metadata/schema";
 import { SSHClient } from "../src/ssh/SSHClient";
-import { createDirectSessions } from "../src/ssh/sshSessions";
+import { createDirectSessions } from "../tests/support/directSessions";
 import { removeStaleSandboxes, startSandboxVps } from "../tests/support/sandboxVps";
 import { startTestApp, TEST_SSH } from "../tests/support/testApp";
 import { createTestDatabases } from "../tests/support/testDatabase";

@@ -1,13 +1,9 @@
-import { StringDecoder } from "node:string_decoder";
 import { Client, type ClientChannel, type PasswordAuthMethod, type PublicKeyAuthMethod, type ConnectConfig } from "ssh2";
-import {
-  MachineUnreachableError,
-  RemoteOutputTooLargeError,
-  RemoteStepError,
-  RemoteTimeoutError,
-  SshChannelUnavailableError,
-} from "../errors/appErrors";
+import { MachineUnreachableError, RemoteTimeoutError, SshChannelUnavailableError } from "../errors/appErrors";
+import { collectOutput, type CommandResult, type ExecOptions } from "./bufferedCommand";
 import { streamChannel, type ExecStreamOptions, type StreamedCommand } from "./streamedCommand";
+
+export type { CommandControl, CommandResult, ExecOptions } from "./bufferedCommand";
 
 export interface SSHConnectOptions {
   host: string;
@@ -20,46 +16,7 @@ export interface SSHConnectOptions {
   hostVerifier?: (key: Buffer) => boolean;
 }
 
-export interface CommandResult {
-  command: string;
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
-
-export interface CommandControl {
-  /**
-   * Restart the command's timer with a new budget (e.g. when a long install begins); never
-   * past the command's `deadlineMs`.
-   */
-  extendTimeout(ms: number): void;
-}
-
-export interface ExecOptions {
-  /** Fed to the command's stdin, then stdin is closed. The only way secrets travel. */
-  stdin?: string;
-  timeoutMs: number;
-  /**
-   * A hard bound on the command's whole run, which `extendTimeout` cannot move: the machine
-   * decides when it prints progress, so progress alone must not keep a command alive for ever.
-   */
-  deadlineMs?: number;
-  /** Past this many bytes of stdout the command is stopped (RemoteOutputTooLargeError). */
-  maxStdoutBytes?: number;
-  /** Live output, for progress logs. */
-  onLog?: (chunk: string, stream: "stdout" | "stderr") => void;
-  onStdout?: (chunk: string, control: CommandControl) => void;
-}
-
-const STDERR_LIMIT = 64 * 1024;
-/**
- * Our scripts print markers and short answers, so a buffered command's stdout is small; a
- * caller expecting more (a tables list) says so. The machine is the tenant's, so its output
- * is never trusted to be small.
- */
-export const STDOUT_MAX_BYTES = 1024 * 1024;
 const CHANNEL_OPEN_RETRIES = 5;
-const EXIT_STATUS_GRACE_MS = 2_000;
 const CHANNEL_OPEN_RETRY_MS = 20;
 
 /** Thin promise wrapper over an ssh2 connection. */
@@ -129,8 +86,11 @@ export class SSHClient {
     });
   }
 
+  /** Runs a command to its end and hands back its whole (bounded) output. */
   async exec(command: string, options: ExecOptions): Promise<CommandResult> {
-    return this.collect(command, await this.openChannel(command), options);
+    const onStderr = options.onLog && ((chunk: string) => options.onLog?.(chunk, "stderr"));
+    const stream = streamChannel(await this.openChannel(command), this.options.host, { stdin: options.stdin, timeoutMs: Infinity, onStderr }, () => this.closed);
+    return collectOutput(command, stream, options);
   }
 
   /** A raw channel for a long conversation with one remote process (e.g. a psql session). */
@@ -190,105 +150,7 @@ export class SSHClient {
    * Resolves once the channel is open; see StreamedCommand for the rest.
    */
   async execStream(command: string, options: ExecStreamOptions): Promise<StreamedCommand> {
-    return streamChannel(await this.openChannel(command), this.options.host, options);
-  }
-
-  private collect(command: string, channel: ClientChannel, options: ExecOptions): Promise<CommandResult> {
-    return new Promise((resolve, reject) => {
-      const stdout: Buffer[] = [];
-      let stdoutBytes = 0;
-      // Chunks can end inside a character: decoded as a stream for live readers, once at the end for the result.
-      const live = options.onStdout || options.onLog ? new StringDecoder("utf8") : undefined;
-      let stderr = "";
-      let exitCode: number | null = null;
-      let settled = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = options.deadlineMs === undefined ? Infinity : Date.now() + options.deadlineMs;
-      const maxStdout = options.maxStdoutBytes ?? STDOUT_MAX_BYTES;
-
-      const settle = (outcome: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        outcome();
-      };
-      const stop = (error: Error) => {
-        settle(() => reject(error));
-        // Closing the channel makes sshd hang up on the remote process.
-        channel.close();
-      };
-      const armTimer = (ms: number) => {
-        if (settled) return;
-        clearTimeout(timer);
-        const budget = Math.min(ms, deadline - Date.now());
-        const limitMs = budget < ms ? options.deadlineMs ?? ms : ms;
-        timer = setTimeout(() => stop(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(limitMs / 1000)} s`)), Math.max(budget, 0));
-      };
-      const control: CommandControl = { extendTimeout: armTimer };
-      armTimer(options.timeoutMs);
-
-      channel.stderr.setEncoding("utf8");
-      channel.on("data", (chunk: Buffer) => {
-        if (settled) return;
-        stdoutBytes += chunk.length;
-        if (stdoutBytes > maxStdout) {
-          stop(new RemoteOutputTooLargeError());
-          return;
-        }
-        stdout.push(chunk);
-        if (!live) return;
-        const text = live.write(chunk);
-        options.onLog?.(text, "stdout");
-        options.onStdout?.(text, control);
-      });
-      channel.stderr.on("data", (chunk: string) => {
-        stderr += chunk;
-        if (stderr.length > STDERR_LIMIT) stderr = stderr.slice(-STDERR_LIMIT);
-        options.onLog?.(chunk, "stderr");
-      });
-      let streamClosed = false;
-      const finish = () =>
-        settle(() => {
-          if (exitCode === null) {
-            reject(new MachineUnreachableError(`The connection to ${this.options.host} was lost during a remote command`));
-          } else {
-            resolve({ command, stdout: Buffer.concat(stdout, stdoutBytes).toString("utf8"), stderr, exitCode });
-          }
-        });
-      channel.on("exit", (code: number | null) => {
-        // A command killed by a signal has no exit code; report it as a failure, not a lost link.
-        exitCode = code ?? 255;
-        if (streamClosed) finish();
-      });
-      channel.on("error", () => {
-        settle(() => reject(new MachineUnreachableError(`The SSH channel to ${this.options.host} failed`)));
-      });
-      channel.on("close", () => {
-        streamClosed = true;
-        if (exitCode !== null) {
-          finish();
-          return;
-        }
-        // The stream can close on the remote EOF, before the exit status (sent right after it)
-        // has been read: wait for it briefly; only a connection that really went away loses it.
-        clearTimeout(timer);
-        timer = setTimeout(finish, this.closed ? 0 : EXIT_STATUS_GRACE_MS);
-      });
-      channel.end(options.stdin ?? "");
-    });
-  }
-
-  /** Runs commands one after another, stopping at the first non-zero exit. */
-  async runSequential(commands: string[], options: ExecOptions): Promise<CommandResult[]> {
-    const results: CommandResult[] = [];
-    for (const command of commands) {
-      const result = await this.exec(command, options);
-      results.push(result);
-      if (result.exitCode !== 0) {
-        throw new RemoteStepError(command, `A remote command failed with exit code ${result.exitCode}`);
-      }
-    }
-    return results;
+    return streamChannel(await this.openChannel(command), this.options.host, options, () => this.closed);
   }
 
   close(): void {

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { HostKeyStore } from "../metadata/hostKeyStore";
-import { HostKeyMismatchError, SshChannelUnavailableError } from "../errors/appErrors";
-import { SSHClient, type SSHConnectOptions } from "./SSHClient";
+import { SshChannelUnavailableError } from "../errors/appErrors";
+import { pinnedLogin } from "./hostKeyPinning";
+import { SSHClient } from "./SSHClient";
 import { toConnectOptions, type SshSessions, type SshTarget } from "./sshSessions";
 
 export interface SshPoolSettings {
@@ -12,14 +13,8 @@ export interface SshPoolSettings {
   maxLeasesPerConnection: number;
   /** Connections per key before further work waits for a free lease. */
   maxConnectionsPerKey: number;
-  /** Builds clients; tests may count or wrap them. */
-  createClient?: (options: SSHConnectOptions) => SSHClient;
   /** Trust on first use; without it host keys are not checked (tests of the pool alone). */
   hostKeys?: HostKeyStore;
-}
-
-export function hostKeyFingerprint(key: Buffer): string {
-  return "SHA256:" + createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
 
 /**
@@ -77,32 +72,10 @@ export function createSshPool(settings: SshPoolSettings): SshSessions & { openCo
   };
 
   const open = (key: string, target: SshTarget): PooledConnection => {
-    let expected: string | undefined;
-    let seen: string | undefined;
-    const options: SSHConnectOptions = {
-      ...toConnectOptions(target, settings.connectTimeoutMs),
-      hostVerifier: (hostKey) => {
-        seen = hostKeyFingerprint(hostKey);
-        return expected === undefined || expected === seen;
-      },
-    };
-    const ssh = settings.createClient?.(options) ?? new SSHClient(options);
-    const connect = async () => {
-      const { hostKeys } = settings;
-      if (!hostKeys) return ssh.connect();
-      expected = await hostKeys.pinned(target.machineId, target.host);
-      try {
-        await ssh.connect();
-      } catch (error) {
-        if (expected !== undefined && seen !== undefined && seen !== expected) throw new HostKeyMismatchError(target.machineId);
-        throw error;
-      }
-      // First contact: pin what we saw. A concurrent first contact may have pinned another key.
-      if (expected === undefined && seen !== undefined && (await hostKeys.pin(target.machineId, target.host, seen)) !== seen) {
-        ssh.close();
-        throw new HostKeyMismatchError(target.machineId);
-      }
-    };
+    const options = toConnectOptions(target, settings.connectTimeoutMs);
+    const pinning = settings.hostKeys && pinnedLogin(settings.hostKeys, target);
+    const ssh = new SSHClient(pinning ? { ...options, hostVerifier: pinning.hostVerifier } : options);
+    const connect = () => (pinning ? pinning.connect(ssh) : ssh.connect());
     const connection: PooledConnection = { ssh, ready: connect(), leases: 0 };
     // A failed handshake must not linger in the pool for the next request.
     connection.ready.catch(() => remove(key, connection));

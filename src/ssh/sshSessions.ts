@@ -1,4 +1,4 @@
-import { SSHClient, type SSHConnectOptions } from "./SSHClient";
+import type { SSHClient, SSHConnectOptions } from "./SSHClient";
 
 /** Who to log in as on a machine; `machineId` keeps sessions of different machines apart. */
 export interface SshTarget {
@@ -24,27 +24,5 @@ export function toConnectOptions(target: SshTarget, connectTimeoutMs: number): S
     password: target.password,
     privateKey: target.privateKey,
     connectTimeoutMs,
-  };
-}
-
-/** One connection per unit of work, always closed afterwards. */
-export function createDirectSessions(connectTimeoutMs: number): SshSessions {
-  const open = new Set<SSHClient>();
-  return {
-    async withSession(target, work) {
-      const ssh = new SSHClient(toConnectOptions(target, connectTimeoutMs));
-      open.add(ssh);
-      try {
-        await ssh.connect();
-        return await work(ssh);
-      } finally {
-        ssh.close();
-        open.delete(ssh);
-      }
-    },
-    async closeAll() {
-      for (const ssh of open) ssh.close();
-      open.clear();
-    },
   };
 }

@@ -9,9 +9,12 @@ export interface ExecStreamOptions {
   stdin?: string;
   /**
    * Idle limit: while the consumer is waiting for output, the command must produce some
-   * (or finish) within this time. A slow consumer never trips it.
+   * (or finish) within this time. A slow consumer never trips it. `Infinity` leaves the
+   * timing to the consumer (the buffered exec keeps a whole-run timer of its own).
    */
   timeoutMs: number;
+  /** Live stderr, for progress logs. */
+  onStderr?: (chunk: string) => void;
 }
 
 export interface StreamedCommandResult {
@@ -48,7 +51,7 @@ interface Waiter {
 }
 
 /** Wraps an open exec channel as a pull-based stream with backpressure and an idle timeout. */
-export function streamChannel(channel: ClientChannel, host: string, options: ExecStreamOptions): StreamedCommand {
+export function streamChannel(channel: ClientChannel, host: string, options: ExecStreamOptions, connectionClosed: () => boolean = () => false): StreamedCommand {
   const queue: Buffer[] = [];
   let queued = 0;
   let paused = false;
@@ -115,6 +118,7 @@ export function streamChannel(channel: ClientChannel, host: string, options: Exe
 
   const armIdleTimer = () => {
     clearTimeout(timer);
+    if (!Number.isFinite(options.timeoutMs)) return;
     timer = setTimeout(() => {
       fail(new RemoteTimeoutError(`A remote command produced no output for ${Math.round(options.timeoutMs / 1000)} s`));
       channel.close();
@@ -135,6 +139,7 @@ export function streamChannel(channel: ClientChannel, host: string, options: Exe
   channel.stderr.on("data", (chunk: string) => {
     stderr += chunk;
     if (stderr.length > STDERR_LIMIT) stderr = stderr.slice(-STDERR_LIMIT);
+    options.onStderr?.(chunk);
   });
   channel.on("end", () => {
     stdoutEnded = true;
@@ -157,8 +162,9 @@ export function streamChannel(channel: ClientChannel, host: string, options: Exe
     stdoutEnded = true;
     channelClosed = true;
     clearTimeout(timer);
-    // The stream can close on the remote EOF before the exit status (sent right after) is read.
-    if (exitCode === null && !aborted) setTimeout(finish, EXIT_STATUS_GRACE_MS);
+    // The stream can close on the remote EOF before the exit status (sent right after) is read:
+    // wait for it briefly; only a connection that really went away loses it.
+    if (exitCode === null && !aborted && !connectionClosed()) setTimeout(finish, EXIT_STATUS_GRACE_MS);
     else finish();
   });
   channel.end(options.stdin ?? "");

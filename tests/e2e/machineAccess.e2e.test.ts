@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RemoteTimeoutError, RemoteStepError } from "../../src/errors/appErrors";
+import { RemoteOutputTooLargeError, RemoteTimeoutError } from "../../src/errors/appErrors";
 import { SSHClient } from "../../src/ssh/SSHClient";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { canLogin } from "../support/remoteDb";
@@ -70,11 +70,25 @@ describe("SSHClient", () => {
     }
   });
 
-  test("runSequential stops at the first failure", async () => {
+  test("a buffered command past its output cap is stopped with RemoteOutputTooLargeError, and the connection stays usable", async () => {
     const ssh = await connect();
     try {
-      await expect(ssh.runSequential(["true", "exit 4", "touch /run/zsl-should-not-exist"], { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RemoteStepError);
-      expect((await ssh.exec("test -e /run/zsl-should-not-exist", { timeoutMs: 5_000 })).exitCode).not.toBe(0);
+      await expect(ssh.exec("head -c 3000000 /dev/zero", { timeoutMs: 5_000, maxStdoutBytes: 1_000_000 })).rejects.toBeInstanceOf(RemoteOutputTooLargeError);
+      expect((await ssh.exec("echo still here", { timeoutMs: 5_000 })).stdout).toBe("still here\n");
+    } finally {
+      ssh.close();
+    }
+  });
+
+  test("progress extends a command's timer, but never past its deadline", async () => {
+    const ssh = await connect();
+    try {
+      const extended = await ssh.exec("echo step; sleep 0.6; echo done", { timeoutMs: 300, onStdout: (_chunk, control) => control.extendTimeout(2_000) });
+      expect(extended.stdout).toBe("step\ndone\n");
+      const started = Date.now();
+      const chatty = ssh.exec("for i in 1 2 3 4 5 6 7 8 9 10; do echo tick; sleep 0.2; done", { timeoutMs: 300, deadlineMs: 700, onStdout: (_chunk, control) => control.extendTimeout(300) });
+      await expect(chatty).rejects.toBeInstanceOf(RemoteTimeoutError);
+      expect(Date.now() - started).toBeLessThan(1_800);
     } finally {
       ssh.close();
     }

@@ -4,7 +4,7 @@ import { createAuditTrail, noAudit } from "../../src/metadata/auditTrail";
 import { RedisSSHHelper } from "../../src/engines/redis/RedisSSHHelper";
 import { reconcileUnfinishedRedisDeploys } from "../../src/features/caching/reconcileRedisDeploys";
 import { sshTargetFor } from "../../src/machines/sshTarget";
-import { createDirectSessions } from "../../src/ssh/sshSessions";
+import { createDirectSessions } from "../support/directSessions";
 import { caching } from "../../src/metadata/schema";
 import { redisCommands } from "../../src/engines/redis/redisClient";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";

@@ -1,0 +1,24 @@
+import { SSHClient } from "../../src/ssh/SSHClient";
+import { toConnectOptions, type SshSessions } from "../../src/ssh/sshSessions";
+
+/** One connection per unit of work, always closed afterwards. */
+export function createDirectSessions(connectTimeoutMs: number): SshSessions {
+  const open = new Set<SSHClient>();
+  return {
+    async withSession(target, work) {
+      const ssh = new SSHClient(toConnectOptions(target, connectTimeoutMs));
+      open.add(ssh);
+      try {
+        await ssh.connect();
+        return await work(ssh);
+      } finally {
+        ssh.close();
+        open.delete(ssh);
+      }
+    },
+    async closeAll() {
+      for (const ssh of open) ssh.close();
+      open.clear();
+    },
+  };
+}
