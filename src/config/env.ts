@@ -11,8 +11,6 @@ export class ConfigError extends Error {
   }
 }
 
-import type { RateLimitSettings } from "../http/rateLimits";
-
 export const PRODUCTION_PORTAL_ORIGIN = "https://zyotraportal.ramkrishna.cloud";
 /** The portal's development server is trusted only outside production. */
 export const DEFAULT_CORS_ORIGINS = ["http://localhost:5173", PRODUCTION_PORTAL_ORIGIN];
@@ -40,6 +38,24 @@ export interface BackupConfig {
 export const DEFAULT_BACKUP_CONFIG: BackupConfig = { retention: 7, answerWithinMs: 60_000, dumpTimeoutMs: 6 * 3_600_000 };
 
 export const DEFAULT_QUERY_SETTINGS: QuerySettings = { statementTimeoutMs: 30_000, maxRows: 10_000 };
+
+export interface ProxySettings {
+  /** Header carrying the client address when behind a trusted proxy (e.g. x-forwarded-for). */
+  trustedProxyHeader?: string;
+  /** How many trusted proxies append to that header; defaults to 1. */
+  trustedProxyHops?: number;
+}
+
+/** Requests allowed per window (see http/rateLimits.ts). */
+export interface RateLimitSettings extends ProxySettings {
+  windowMs: number;
+  /** Every request from one client address, authenticated or not. */
+  perAddress: number;
+  /** Reads (listing databases, tables, rows) per user. */
+  userReads: number;
+  /** Deploys and deletes per user: they run commands as root on a machine. */
+  userWrites: number;
+}
 
 export interface SshSettings {
   user: string;

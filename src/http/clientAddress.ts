@@ -1,12 +1,7 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
+import type { ProxySettings } from "../config/env";
 
-export interface ProxySettings {
-  /** Header carrying the client address when behind a trusted proxy (e.g. x-forwarded-for). */
-  trustedProxyHeader?: string;
-  /** How many trusted proxies append to that header; defaults to 1. */
-  trustedProxyHops?: number;
-}
 
 const addressByRequest = new WeakMap<Request, string>();
 

@@ -1,17 +1,10 @@
 import { Elysia } from "elysia";
 import { DefaultContext, defaultOptions, rateLimit } from "elysia-rate-limit";
 import { RateLimitedError } from "../errors/appErrors";
-import { clientAddressOf, type ProxySettings } from "./clientAddress";
+import type { RateLimitSettings } from "../config/env";
+import { clientAddressOf } from "./clientAddress";
 
-export interface RateLimitSettings extends ProxySettings {
-  windowMs: number;
-  /** Every request from one client address, authenticated or not. */
-  perAddress: number;
-  /** Reads (listing databases, tables, rows) per user. */
-  userReads: number;
-  /** Deploys and deletes per user: they run commands as root on a machine. */
-  userWrites: number;
-}
+export type { RateLimitSettings } from "../config/env";
 
 // One error instance is enough: it carries no per-request data.
 const limited = new RateLimitedError();

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { isReservedDatabase, isReservedRole, isValidIdentifier, quoteIdent, quoteLiteral, quoteShell } from "../../src/engines/postgres/identifiers";
+import { isReservedDatabase, isReservedRole, isValidIdentifier, quoteIdent, quoteLiteral } from "../../src/engines/postgres/identifiers";
+import { quoteShell } from "../../src/engines/shell";
 
 describe("identifiers", () => {
   test.each(["a", "_x", "Db_1", "a".repeat(63)])("accepts %p", (name) => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { RemoteOutputTooLargeError } from "../../src/errors/appErrors";
 import { MarkerLineScanner } from "../../src/engines/postgres/markerLineScanner";
-import { LineSplitter } from "../../src/engines/postgres/scriptOutput";
+import { LineSplitter } from "../../src/engines/scriptOutput";
 import { readScriptHead } from "../../src/engines/postgres/scriptStream";
 
 /** Output from a machine arrives in pieces of any size; what reads it must stay linear and bounded. */

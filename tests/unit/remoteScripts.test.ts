@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { assertBackupPath, bashScriptCommand, deployScript, dropDatabaseSql, postgresDumpScript, psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand, readBackupScript, removeBackupScript, roleAndDatabaseSql } from "../../src/engines/postgres/remoteScripts";
+import { bashScriptCommand } from "../../src/engines/shell";
+import { assertBackupPath, deployScript, dropDatabaseSql, postgresDumpScript, psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand, readBackupScript, removeBackupScript, roleAndDatabaseSql } from "../../src/engines/postgres/remoteScripts";
 
 const hostilePassword = `p'a"s$s\`w\\o%rd\n;DROP ROLE x;--ü✓`;
 

@@ -1,7 +1,6 @@
 import { DeployRefusedError, InvalidRequestError, RemoteStepError } from "../../errors/appErrors";
-import { readMarkers } from "../postgres/scriptOutput";
-import type { RemoteSettings, StepLogger } from "../postgres/PostgresSSHHelper";
-import { quoteShell } from "../postgres/identifiers";
+import { quoteShell } from "../shell";
+import { runStepScript, stepFailure, type RemoteSettings, type StepLogger } from "../stepScript";
 import type { SSHClient } from "../../ssh/SSHClient";
 import { MYSQL_AS_ROOT_COMMAND, MYSQL_DEPLOY_REFUSALS, mysqlDeployScript, mysqlDropSql, type MySqlDeploySpec } from "./remoteScripts";
 
@@ -38,20 +37,7 @@ export class MySqlSSHHelper {
 
   /** See mysqlDeployScript. Whatever a failed deploy created is dropped again before throwing. */
   async deploy(spec: MySqlDeploySpec): Promise<MySqlDeployOutcome> {
-    let seen = "";
-    const result = await this.ssh.exec(this.settings.sshUser === "root" ? "bash -s" : "sudo -n bash -s", {
-      stdin: mysqlDeployScript(spec),
-      timeoutMs: this.settings.commandTimeoutMs,
-      onStdout: (chunk, control) => {
-        seen += chunk;
-        for (const match of chunk.matchAll(/^@@STEP (\S+)$/gm)) {
-          const step = match[1] ?? "";
-          this.logStep({ step, host: this.host });
-          control.extendTimeout(step === "install" ? this.settings.installTimeoutMs : this.settings.commandTimeoutMs);
-        }
-      },
-    });
-    const markers = readMarkers(result.stdout || seen);
+    const { result, markers } = await runStepScript(this.ssh, this.settings, mysqlDeployScript(spec), { host: this.host, logStep: this.logStep });
     const created = { createdUser: markers.created.has("user"), createdDatabase: markers.created.has("database") };
     const port = Number(markers.result.get("port"));
     if (result.exitCode === 0 && Number.isInteger(port) && port > 0) {
@@ -62,9 +48,7 @@ export class MySqlSSHHelper {
     const refused = MYSQL_DEPLOY_REFUSALS.find((reason) => reason === markers.refused);
     if (refused === "wrong-root-password") throw new InvalidRequestError(WRONG_ROOT_PASSWORD_MESSAGE);
     if (refused) throw new DeployRefusedError(refused, spec);
-    const step = markers.lastStep ?? "connect";
-    const reason = markers.failure ? `: ${markers.failure}` : "";
-    throw new RemoteStepError(step, `MySQL deployment failed while ${STEP_NAMES[step] ?? step}${reason}`);
+    throw stepFailure(markers, STEP_NAMES, (doing) => `MySQL deployment failed while ${doing}`);
   }
 
   /** Drops what a failed deploy created, and nothing else. */

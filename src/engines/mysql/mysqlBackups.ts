@@ -1,6 +1,7 @@
 import { NotFoundError, RemoteStepError } from "../../errors/appErrors";
-import { fileTimestamp, type BackupEngine, type DumpedFile } from "../../features/backups/backupEngine";
-import { readMarkers } from "../postgres/scriptOutput";
+import { fileTimestamp, type BackupEngine, type DumpedFile } from "../backupEngine";
+import { readMarkers } from "../scriptOutput";
+import { bashScriptCommand } from "../shell";
 import { MYSQL_BACKUP_DIR, mysqlDumpScript, mysqlRestoreScript, readMySqlBackupScript, removeMySqlBackupScript } from "./remoteScripts";
 
 function lastLine(stderr: string): string {
@@ -13,7 +14,7 @@ function lastLine(stderr: string): string {
  * (`roleName` of the generic restore spec is the MySQL user.)
  */
 export function mysqlBackupEngine(sshUser: string): BackupEngine {
-  const script = sshUser === "root" ? "bash -s" : "sudo -n bash -s";
+  const script = bashScriptCommand(sshUser);
   return {
     engine: "mysql",
     plan(dbName, at) {

@@ -1,5 +1,5 @@
 import type { Connection, FieldPacket, ResultSetHeader } from "mysql2";
-import { distinctNames } from "../postgres/sqlTextRun";
+import { distinctNames } from "../columnNames";
 import { converterFor, type CellConverter, type MySqlCell } from "./mysqlValues";
 
 /** Names of the protocol's column types, for the answer's `columns` (MySQL's own words). */

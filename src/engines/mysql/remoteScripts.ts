@@ -10,6 +10,7 @@
  *   (`unix_socket` on MariaDB, `auth_socket` on MySQL), so it never needs root's password.
  * - Progress markers on stdout (`@@STEP`, `@@CREATED`, `@@REFUSED`, `@@FAIL`, `@@RESULT`).
  */
+import { quoteShell } from "../shell";
 import { mysqlIdent, mysqlLiteral } from "./mysqlIdentifiers";
 
 /** Why the deploy script refused to change anything (the `@@REFUSED` marker's word). */
@@ -244,7 +245,6 @@ export function assertMySqlBackupPath(path: string): string {
   return path;
 }
 
-const quote = (value: string): string => `'${value.replaceAll("'", `'\\''`)}'`;
 const partialOf = (path: string) => path.replace(/\/([^/]+)$/, "/.$1.partial");
 
 /**
@@ -263,12 +263,12 @@ cd / || exit 1
 umask 077
 fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
 [ "$(printf '%s' '${b64(exists)}' | base64 -d | mysql --protocol=socket -u root -N -B)" = 1 ] || { printf '@@MISSING database\\n'; exit 1; }
-mkdir -p ${quote(dir)} && chmod 0700 /var/backups/zyotra ${quote(MYSQL_BACKUP_DIR)} ${quote(dir)} || fail "could not create the backup directory"
-tmp=${quote(partialOf(path))}
+mkdir -p ${quoteShell(dir)} && chmod 0700 /var/backups/zyotra ${quoteShell(MYSQL_BACKUP_DIR)} ${quoteShell(dir)} || fail "could not create the backup directory"
+tmp=${quoteShell(partialOf(path))}
 trap 'rm -f "$tmp"' EXIT
-mysqldump --protocol=socket -u root --single-transaction --routines --triggers --events --default-character-set=utf8mb4 ${quote(dbName)} </dev/null | gzip -c > "$tmp" || fail "mysqldump failed"
+mysqldump --protocol=socket -u root --single-transaction --routines --triggers --events --default-character-set=utf8mb4 ${quoteShell(dbName)} </dev/null | gzip -c > "$tmp" || fail "mysqldump failed"
 size=$(stat -c %s "$tmp") && sum=$(sha256sum "$tmp") || fail "could not measure the dump"
-mv -f "$tmp" ${quote(path)} || fail "could not move the dump into place"
+mv -f "$tmp" ${quoteShell(path)} || fail "could not move the dump into place"
 trap - EXIT
 printf '@@RESULT size=%s\\n@@RESULT sha256=%s\\n' "$size" "\${sum%% *}"
 `;
@@ -292,11 +292,11 @@ export LC_ALL=C
 cd / || exit 1
 fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
 as_root() { mysql --protocol=socket -u root --default-character-set=utf8mb4 -N -B "$@"; }
-printf '%s  %s\\n' ${quote(spec.sha256)} ${quote(spec.path)} | sha256sum -c --status - || fail "the backup file does not match its recorded checksum"
+printf '%s  %s\\n' ${quoteShell(spec.sha256)} ${quoteShell(spec.path)} | sha256sum -c --status - || fail "the backup file does not match its recorded checksum"
 [ "$(printf '%s' '${b64(exists)}' | base64 -d | as_root)" = 0 ] || { printf '@@REFUSED foreign-database\\n'; exit 1; }
 printf '%s' '${b64(create)}' | base64 -d | as_root || fail "creating the database failed"
 printf '@@CREATED database\\n'
-if ! gzip -dc ${quote(spec.path)} | as_root ${quote(spec.dbName)}; then
+if ! gzip -dc ${quoteShell(spec.path)} | as_root ${quoteShell(spec.dbName)}; then
   printf '%s' '${b64(mysqlDropSql({ dbName: spec.dbName }))}' | base64 -d | as_root
   fail "loading the dump failed"
 fi
@@ -308,13 +308,13 @@ printf '@@RESULT restored=1\\n'
 export function readMySqlBackupScript(path: string, sha256: string): string {
   assertMySqlBackupPath(path);
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error("not a sha256");
-  return `printf '%s  %s\\n' ${quote(sha256)} ${quote(path)} | sha256sum -c --status - 2>/dev/null || { printf '@@FAIL checksum\\n' >&2; exit 3; }
-exec cat -- ${quote(path)}
+  return `printf '%s  %s\\n' ${quoteShell(sha256)} ${quoteShell(path)} | sha256sum -c --status - 2>/dev/null || { printf '@@FAIL checksum\\n' >&2; exit 3; }
+exec cat -- ${quoteShell(path)}
 `;
 }
 
 /** Removes a backup file and its temporary twin; missing files are fine. */
 export function removeMySqlBackupScript(path: string): string {
   assertMySqlBackupPath(path);
-  return `rm -f -- ${quote(path)} ${quote(partialOf(path))}\n`;
+  return `rm -f -- ${quoteShell(path)} ${quoteShell(partialOf(path))}\n`;
 }

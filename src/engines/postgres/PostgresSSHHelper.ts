@@ -1,9 +1,12 @@
 import { DeployRefusedError, RemoteOutputTooLargeError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
 import type { CommandResult, SSHClient } from "../../ssh/SSHClient";
 import { copyLines, unescapeCopyField } from "./copyText";
-import { LineSplitter, readMarkers, sectionAfter } from "./scriptOutput";
+import { readMarkers, sectionAfter } from "../scriptOutput";
+import { bashScriptCommand } from "../shell";
+import { runStepScript, stepFailure, type RemoteSettings, type StepLogger, type StepScriptRun } from "../stepScript";
+
+export type { RemoteSettings, StepLogger } from "../stepScript";
 import {
-  bashScriptCommand,
   databasePortScript,
   DEPLOY_REFUSALS,
   deployScript,
@@ -18,19 +21,11 @@ import { PSQL_SESSION_OUTPUT_MAX_BYTES, runInPsqlSession } from "./psqlSession";
 import { tablesListInDatabaseSql, type TableDataQuery } from "./tableQueries";
 import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
 
-export interface RemoteSettings {
-  sshUser: string;
-  commandTimeoutMs: number;
-  installTimeoutMs: number;
-}
-
 export interface DeployOutcome {
   port: number;
   createdRole: boolean;
   createdDatabase: boolean;
 }
-
-export type StepLogger = (event: { step: string; host: string }) => void;
 
 /** What each deploy step is called when we tell a user it failed. */
 const STEP_NAMES: Record<string, string> = {
@@ -52,12 +47,6 @@ function refusal(reason: string, names: { dbName: string; userName: string }): D
   return new DeployRefusedError(known ?? "unknown", names);
 }
 
-/** Bounds on what a deploy script's progress markers may do (see deploy). */
-const MARKER_LINE_MAX_CHARS = 1024;
-const MAX_STEPS = 32;
-const MAX_STEP_NAME = 64;
-/** A failure reason goes into a user's message and our logs: a line, not a flood. */
-const MAX_FAILURE_REASON = 300;
 /** A tables list is the one long answer (about 130,000 names); the same bound whichever way it is read. */
 const TABLES_LIST_MAX_BYTES = PSQL_SESSION_OUTPUT_MAX_BYTES;
 
@@ -76,29 +65,10 @@ export class PostgresSSHHelper {
    */
   async deploy(spec: RoleAndDatabaseSpec): Promise<DeployOutcome> {
     const script = deployScript({ roleAndDatabaseSql: roleAndDatabaseSql(spec) });
-    const { installTimeoutMs, commandTimeoutMs } = this.settings;
-    const lines = new LineSplitter(MARKER_LINE_MAX_CHARS);
-    const stepsSeen = new Set<string>();
-    let result: CommandResult;
+    let run: StepScriptRun;
     try {
-      result = await this.ssh.exec(bashScriptCommand(this.settings.sshUser), {
-        stdin: script,
-        timeoutMs: commandTimeoutMs,
-        // Rollback below gets its own command timeout: a deploy never outlives install + 2 × command.
-        deadlineMs: installTimeoutMs + commandTimeoutMs,
-        onStdout: (chunk, control) => {
-          for (const line of lines.push(chunk)) {
-            if (!line.startsWith("@@STEP ")) continue;
-            const step = line.slice("@@STEP ".length).trim();
-            // Each step runs once: a repeated or endless stream of markers neither logs nor buys time.
-            if (stepsSeen.has(step) || stepsSeen.size >= MAX_STEPS || step.length > MAX_STEP_NAME) continue;
-            stepsSeen.add(step);
-            this.logStep({ step, host: this.host });
-            // Only a package installation may legitimately take minutes.
-            control.extendTimeout(step === "install" ? installTimeoutMs : commandTimeoutMs);
-          }
-        },
-      });
+      // Rollback below gets its own command timeout: a deploy never outlives install + 2 × command.
+      run = await runStepScript(this.ssh, this.settings, script, { host: this.host, logStep: this.logStep });
     } catch (error) {
       // The script was stopped midway (too slow, or too much output) on a connection that still
       // works: undo exactly what carries this deploy's tag, whatever markers got through.
@@ -107,16 +77,14 @@ export class PostgresSSHHelper {
       }
       throw error;
     }
-    const markers = readMarkers(result.stdout);
+    const { result, markers } = run;
     const created = { createdRole: markers.created.has("role"), createdDatabase: markers.created.has("database") };
     const port = Number(markers.result.get("port"));
     if (result.exitCode === 0 && Number.isInteger(port) && port > 0) return { port, ...created };
 
     await this.rollback({ ...spec, ...created });
     if (markers.refused !== undefined) throw refusal(markers.refused, spec);
-    const step = (markers.lastStep ?? "connect").slice(0, MAX_STEP_NAME);
-    const reason = markers.failure ? `: ${markers.failure.slice(0, MAX_FAILURE_REASON)}` : "";
-    throw new RemoteStepError(step, `Deployment failed while ${STEP_NAMES[step] ?? step}${reason}`);
+    throw stepFailure(markers, STEP_NAMES, (doing) => `Deployment failed while ${doing}`);
   }
 
   /** Drops whatever a failed deploy created, and nothing else. */

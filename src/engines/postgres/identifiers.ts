@@ -45,8 +45,3 @@ export function quoteLiteral(value: string): string {
   if (value.includes("\0")) throw new Error("SQL literals cannot contain NUL bytes");
   return `'${value.replaceAll("'", "''")}'`;
 }
-
-/** POSIX shell single-quoting. */
-export function quoteShell(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}

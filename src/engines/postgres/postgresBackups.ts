@@ -1,7 +1,8 @@
 import { NotFoundError, RemoteStepError } from "../../errors/appErrors";
-import { fileTimestamp, type BackupEngine, type DumpedFile } from "../../features/backups/backupEngine";
-import { readMarkers } from "./scriptOutput";
-import { bashScriptCommand, postgresBackupDir, postgresDumpScript, postgresRestoreScript, readBackupScript, removeBackupScript } from "./remoteScripts";
+import { fileTimestamp, type BackupEngine, type DumpedFile } from "../backupEngine";
+import { readMarkers } from "../scriptOutput";
+import { bashScriptCommand } from "../shell";
+import { postgresBackupDir, postgresDumpScript, postgresRestoreScript, readBackupScript, removeBackupScript } from "./remoteScripts";
 import type { SSHClient } from "../../ssh/SSHClient";
 
 /** The last line PostgreSQL's tools printed: a reason a user can act on, never a secret (none travels there). */

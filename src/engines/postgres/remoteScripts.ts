@@ -1,4 +1,5 @@
-import { quoteIdent, quoteLiteral, quoteShell } from "./identifiers";
+import { quoteShell } from "../shell";
+import { quoteIdent, quoteLiteral } from "./identifiers";
 
 /**
  * Every command and script the service runs on a VPS is built here, from validated
@@ -168,9 +169,6 @@ export function psqlAsDatabaseOwnerCommand(dbName: string): string {
 }
 
 /** The command that receives a bash script on stdin (non-root SSH users go through sudo). */
-export function bashScriptCommand(sshUser: string): string {
-  return sshUser === "root" ? "bash -s" : "sudo -n bash -s";
-}
 
 const SESSION_SAFETY_SQL = [
   // First thing: no object of a user's can be picked in place of a catalog one (see PINNED_OPTIONS).

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import pg from "pg";
 import type { ClientChannel } from "ssh2";
 import { NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
-import { PostgresSSHHelper, type RemoteSettings } from "./PostgresSSHHelper";
+import { PostgresSSHHelper } from "./PostgresSSHHelper";
+import type { RemoteSettings } from "../stepScript";
 import type { SSHClient } from "../../ssh/SSHClient";
 import type { SshSessions, SshTarget } from "../../ssh/sshSessions";
 

@@ -1,5 +1,6 @@
 import type { Submittable } from "pg";
 import { cellFromText, kindOfBaseType, type Cell, type ValueKind } from "./tableValues";
+import { distinctNames } from "../columnNames";
 
 /** What the wire gives for one column of a result (RowDescription). */
 export interface WireColumn {
@@ -48,17 +49,6 @@ interface WireConnection {
 
 /** Tags whose last number is a row count (`INSERT 0 5`, `UPDATE 3`, `SELECT 10`, `COPY 2`...). */
 const COUNTED_TAG = /^(SELECT|INSERT|UPDATE|DELETE|MERGE|FETCH|MOVE|COPY)\b.*?(\d+)$/;
-
-/** Keeps every name and makes repeats distinct, in column order. */
-export function distinctNames(names: string[]): string[] {
-  const used = new Set<string>();
-  return names.map((name) => {
-    let candidate = name;
-    for (let n = 2; used.has(candidate); n++) candidate = `${name}_${n}`;
-    used.add(candidate);
-    return candidate;
-  });
-}
 
 /**
  * A whole SQL text sent as ONE simple-query message: PostgreSQL runs its statements in

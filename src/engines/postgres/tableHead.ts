@@ -1,5 +1,5 @@
 import { splitCopyLine, unescapeCopyField } from "./copyText";
-import { readMarkers } from "./scriptOutput";
+import { readMarkers } from "../scriptOutput";
 import { isBackendId } from "./tableQueries";
 import { kindOfBaseType, type ColumnSpec } from "./tableValues";
 

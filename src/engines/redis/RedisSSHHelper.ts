@@ -1,6 +1,5 @@
 import { ConflictError, PortInUseError, RemoteStepError } from "../../errors/appErrors";
-import { readMarkers } from "../postgres/scriptOutput";
-import type { RemoteSettings, StepLogger } from "../postgres/PostgresSSHHelper";
+import { runStepScript, stepFailure, type RemoteSettings, type StepLogger } from "../stepScript";
 import type { SSHClient } from "../../ssh/SSHClient";
 import { parseListeningPorts } from "./listeningPorts";
 import {
@@ -73,29 +72,12 @@ export class RedisSSHHelper {
   }
 
   private async runScript(script: string, doing: string) {
-    let seen = "";
-    const command = this.settings.sshUser === "root" ? "bash -s" : "sudo -n bash -s";
-    const result = await this.ssh.exec(command, {
-      stdin: script,
-      timeoutMs: this.settings.commandTimeoutMs,
-      onStdout: (chunk, control) => {
-        seen += chunk;
-        for (const match of chunk.matchAll(/^@@STEP (\S+)$/gm)) {
-          const step = match[1] ?? "";
-          this.logStep({ step, host: this.host });
-          // Only a package installation may legitimately take minutes.
-          control.extendTimeout(step === "install" ? this.settings.installTimeoutMs : this.settings.commandTimeoutMs);
-        }
-      },
-    });
-    const markers = readMarkers(result.stdout || seen);
-    const step = markers.lastStep ?? "connect";
-    const reason = markers.failure ? `: ${markers.failure}` : "";
+    const { result, markers } = await runStepScript(this.ssh, this.settings, script, { host: this.host, logStep: this.logStep });
     return {
       ok: result.exitCode === 0 && markers.failure === undefined && markers.refused === undefined,
       created: markers.created.size > 0,
       refused: markers.refused,
-      error: new RemoteStepError(step, `Redis on ${this.host} failed while ${STEP_NAMES[step] ?? step} (${doing})${reason}`),
+      error: stepFailure(markers, STEP_NAMES, (step) => `Redis on ${this.host} failed while ${step} (${doing})`),
     };
   }
 }

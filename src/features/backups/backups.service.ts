@@ -13,7 +13,7 @@ import type { Logger } from "../../shared/logger";
 import type { SshSessions } from "../../ssh/sshSessions";
 import { withHeldSession } from "../tables/heldSession";
 import { resolveDatabaseRow } from "../query/resolveDatabaseRow";
-import { fileTimestamp, humanSize, type BackupEngine } from "./backupEngine";
+import { fileTimestamp, humanSize, type BackupEngine } from "../../engines/backupEngine";
 
 export interface BackupSettings {
   /** Newest done backups kept per database; older ones are removed after each new one. */

@@ -10,7 +10,7 @@ import { toMachineId } from "../../http/commonModels";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
+import type { RemoteSettings } from "../../engines/stepScript";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";

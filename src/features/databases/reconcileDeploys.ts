@@ -2,7 +2,8 @@ import type { AuditTrail } from "../../metadata/auditTrail";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
-import { PostgresSSHHelper, type RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
+import { PostgresSSHHelper } from "../../engines/postgres/PostgresSSHHelper";
+import type { RemoteSettings } from "../../engines/stepScript";
 import type { Logger } from "../../shared/logger";
 import type { SshSessions } from "../../ssh/sshSessions";
 

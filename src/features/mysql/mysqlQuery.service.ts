@@ -10,7 +10,7 @@ import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../engines/postgres/PostgresSSHHelper";
+import type { RemoteSettings } from "../../engines/stepScript";
 import type { SshSessions } from "../../ssh/sshSessions";
 import type { RunMySqlQueryBody } from "./mysql.model";
 

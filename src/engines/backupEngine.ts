@@ -1,5 +1,5 @@
-import type { SSHClient } from "../../ssh/SSHClient";
-import type { StreamedCommand } from "../../ssh/streamedCommand";
+import type { SSHClient } from "../ssh/SSHClient";
+import type { StreamedCommand } from "../ssh/streamedCommand";
 
 /** What a dump produced on the machine. */
 export interface DumpedFile {
