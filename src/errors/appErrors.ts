@@ -11,6 +11,13 @@ export class InvalidRequestError extends AppError {
   readonly kind = "invalid-request";
 }
 
+/** A MySQL installation's root account refused the root password given (nothing was changed). */
+export class WrongRootPasswordError extends InvalidRequestError {
+  constructor() {
+    super("MySQL is already installed on this machine and its root account did not accept this root password; give the existing root password (nothing was changed)");
+  }
+}
+
 /** A database with that name is already recorded on that host. */
 export class DatabaseAlreadyExistsError extends AppError {
   readonly kind = "already-exists";

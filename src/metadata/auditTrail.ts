@@ -1,3 +1,12 @@
+import {
+  AppError,
+  DatabaseAlreadyExistsError,
+  DeployRefusedError,
+  InvalidRequestError,
+  MachineAccessDeniedError,
+  NotFoundError,
+  WrongRootPasswordError,
+} from "../errors/appErrors";
 import type { Logger } from "../shared/logger";
 import type { MetadataDatabase } from "./deployedDbStore";
 import { audit_log, type NewAuditEntry } from "./schema";
@@ -47,6 +56,33 @@ export function createAuditTrail(db: MetadataDatabase, logger: Logger): AuditTra
       }
     },
   };
+}
+
+/**
+ * Runs a unit of work and records its outcome: success; refused (not the caller's machine, no
+ * such thing, a deploy the machine's state refuses, a wrong root password); or failure with the
+ * error's kind. A request turned away before anything was tried (bad input, a name already
+ * recorded) is not an event on a machine and is not recorded.
+ */
+export function auditedWork(trail: AuditTrail, engine?: "mysql" | "redis") {
+  return <T>(actor: Actor, event: Omit<AuditEvent, "outcome">, work: () => Promise<T>): Promise<T> => audited(trail, engine, actor, event, work);
+}
+
+async function audited<T>(trail: AuditTrail, engine: "mysql" | "redis" | undefined, actor: Actor, event: Omit<AuditEvent, "outcome">, work: () => Promise<T>): Promise<T> {
+  try {
+    const result = await work();
+    await trail.record(actor, { ...event, outcome: "success" });
+    return result;
+  } catch (error) {
+    const refused =
+      error instanceof MachineAccessDeniedError || error instanceof NotFoundError || error instanceof DeployRefusedError || error instanceof WrongRootPasswordError;
+    const turnedAway = error instanceof InvalidRequestError || error instanceof DatabaseAlreadyExistsError;
+    if (refused || !turnedAway) {
+      const kind = error instanceof AppError ? error.kind : "internal";
+      await trail.record(actor, { ...event, outcome: refused ? "refused" : "failure", detail: engine ? `${engine} ${kind}` : kind });
+    }
+    throw error;
+  }
 }
 
 export const noAudit: AuditTrail = { record: async () => undefined };

@@ -1,4 +1,4 @@
-import { DeployRefusedError, InvalidRequestError, RemoteStepError } from "../../errors/appErrors";
+import { DeployRefusedError, RemoteStepError, WrongRootPasswordError } from "../../errors/appErrors";
 import { quoteShell } from "../shell";
 import { runStepScript, stepFailure, type RemoteSettings, type StepLogger } from "../stepScript";
 import type { SSHClient } from "../../ssh/SSHClient";
@@ -23,9 +23,6 @@ const STEP_NAMES: Record<string, string> = {
   restart: "restarting MySQL",
 };
 
-export const WRONG_ROOT_PASSWORD_MESSAGE =
-  "MySQL is already installed on this machine and its root account did not accept this root password; give the existing root password (nothing was changed)";
-
 /** MySQL operations on one machine, over one SSH connection. Knows nothing of HTTP. */
 export class MySqlSSHHelper {
   constructor(
@@ -46,7 +43,7 @@ export class MySqlSSHHelper {
 
     await this.rollback({ dbName: spec.dbName, userName: spec.userName, ...created });
     const refused = MYSQL_DEPLOY_REFUSALS.find((reason) => reason === markers.refused);
-    if (refused === "wrong-root-password") throw new InvalidRequestError(WRONG_ROOT_PASSWORD_MESSAGE);
+    if (refused === "wrong-root-password") throw new WrongRootPasswordError();
     if (refused) throw new DeployRefusedError(refused, spec);
     throw stepFailure(markers, STEP_NAMES, (doing) => `MySQL deployment failed while ${doing}`);
   }

@@ -1,11 +1,11 @@
-import type { Actor, AuditEvent, AuditTrail } from "../../metadata/auditTrail";
+import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
 import type { CachingStore } from "../../metadata/cachingStore";
 import { CACHING_STATUS, type CachingRow } from "../../metadata/schema";
 import type { SecretBox } from "../../crypto/secretBox";
 import { RedisSSHHelper } from "../../engines/redis/RedisSSHHelper";
 import type { RedisProbe } from "../../engines/redis/redisClient";
 import { isReservedRedisName, isValidRedisName, isValidRedisPort, REDIS_PORT_MAX, REDIS_PORT_MIN } from "../../engines/redis/redisRules";
-import { AppError, ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
+import { ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
 import { toMachineId } from "../../http/commonModels";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
@@ -80,19 +80,7 @@ export function createCachingService(deps: CachingServiceDeps) {
     );
 
   /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
-  async function audited<T>(actor: Actor, event: Omit<AuditEvent, "outcome">, work: () => Promise<T>): Promise<T> {
-    try {
-      const result = await work();
-      await deps.audit.record(actor, { ...event, outcome: "success" });
-      return result;
-    } catch (error) {
-      const refused = error instanceof MachineAccessDeniedError || error instanceof NotFoundError;
-      if (refused || !(error instanceof InvalidRequestError)) {
-        await deps.audit.record(actor, { ...event, outcome: refused ? "refused" : "failure", detail: error instanceof AppError ? error.kind : "internal" });
-      }
-      throw error;
-    }
-  }
+  const audited = auditedWork(deps.audit);
 
   async function openPassword(row: CachingRow): Promise<string> {
     if (secretBox.isSealed(row.password)) return secretBox.open(row.password);

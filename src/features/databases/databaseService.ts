@@ -3,17 +3,8 @@ import { engineOf } from "../../metadata/engines";
 import { namesOnMachine } from "../../metadata/recordedNames";
 import type { DeployedDbRow } from "../../metadata/schema";
 import type { SecretBox } from "../../crypto/secretBox";
-import type { Actor, AuditEvent, AuditTrail } from "../../metadata/auditTrail";
-import {
-  AppError,
-  ConflictError,
-  DatabaseAlreadyExistsError,
-  DeployRefusedError,
-  InvalidRequestError,
-  MachineAccessDeniedError,
-  NotFoundError,
-  RemoteStepError,
-} from "../../errors/appErrors";
+import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
+import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -85,19 +76,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     new PostgresSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("remote.step", { host, step }));
 
   /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
-  async function audited<T>(actor: Actor, event: Omit<AuditEvent, "outcome">, work: () => Promise<T>): Promise<T> {
-    try {
-      const result = await work();
-      await deps.audit.record(actor, { ...event, outcome: "success" });
-      return result;
-    } catch (error) {
-      const refused = error instanceof MachineAccessDeniedError || error instanceof NotFoundError || error instanceof DeployRefusedError;
-      if (refused || !(error instanceof InvalidRequestError || error instanceof DatabaseAlreadyExistsError)) {
-        await deps.audit.record(actor, { ...event, outcome: refused ? "refused" : "failure", detail: error instanceof AppError ? error.kind : "internal" });
-      }
-      throw error;
-    }
-  }
+  const audited = auditedWork(deps.audit);
 
   function deploy(actor: Actor, request: DeployRequest): Promise<DeployResult> {
     return audited(actor, { action: "deploy", machineId: request.vpsId, host: request.vpsIp, dbName: request.dbName }, () => deployAs(actor.userId, request));

@@ -1,11 +1,11 @@
-import type { Actor, AuditEvent, AuditTrail } from "../../metadata/auditTrail";
+import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import { DB_TYPE_OF } from "../../metadata/engines";
 import type { SecretBox } from "../../crypto/secretBox";
 import { isReservedMySqlDatabase, isReservedMySqlUser } from "../../engines/mysql/mysqlIdentifiers";
 import { MySqlSSHHelper } from "../../engines/mysql/MySqlSSHHelper";
 import type { MySqlProbe } from "../../engines/mysql/mysqlProbe";
-import { AppError, ConflictError, DatabaseAlreadyExistsError, DeployRefusedError, InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
+import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
 import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
@@ -48,19 +48,7 @@ export function createMySqlService(deps: MySqlServiceDeps) {
     new MySqlSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("remote.step", { host, step, engine: "mysql" }));
 
   /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
-  async function audited<T>(actor: Actor, event: Omit<AuditEvent, "outcome">, work: () => Promise<T>): Promise<T> {
-    try {
-      const result = await work();
-      await deps.audit.record(actor, { ...event, outcome: "success" });
-      return result;
-    } catch (error) {
-      const refused = error instanceof MachineAccessDeniedError || error instanceof NotFoundError || error instanceof DeployRefusedError;
-      if (refused || !(error instanceof DatabaseAlreadyExistsError)) {
-        await deps.audit.record(actor, { ...event, outcome: refused ? "refused" : "failure", detail: error instanceof AppError ? `mysql ${error.kind}` : "mysql internal" });
-      }
-      throw error;
-    }
-  }
+  const audited = auditedWork(deps.audit, "mysql");
 
   function deploy(actor: Actor, request: typeof DeployMySqlBody.static): Promise<MySqlDeployResult> {
     return audited(actor, { action: "deploy", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.dbName }, () => deployAs(actor.userId, request));
