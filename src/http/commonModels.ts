@@ -9,14 +9,17 @@ export const identifier = (field: string) =>
     error: `${field} must start with a letter or underscore and contain only letters, digits and underscores (at most ${IDENTIFIER_MAX_BYTES} characters)`,
   });
 
-export const machineId = t.Union([t.Integer({ minimum: 1, maximum: 2_147_483_647 }), t.String({ pattern: "^[1-9][0-9]{0,9}$" })], {
-  error: "vpsId must be a positive integer",
-});
+/**
+ * The portal sends the machine's id as a number or a numeric string; services get a number.
+ * The registry's ids are 32-bit serials, so anything larger is refused with the rest.
+ */
+export const machineId = t
+  .Transform(
+    t.Union([t.Integer({ minimum: 1, maximum: 2_147_483_647 }), t.String({ pattern: "^[1-9][0-9]{0,9}$" })], {
+      error: "vpsId must be a positive integer",
+    }),
+  )
+  .Decode((value) => (typeof value === "number" ? value : Number(value)))
+  .Encode((id) => id);
 
 export const machineIp = t.String({ minLength: 1, maxLength: 100, error: "vpsIp must be the machine's address" });
-
-/** The registry's ids are 32-bit serials; anything larger cannot name a machine. */
-export function toMachineId(value: string | number): number {
-  const n = typeof value === "number" ? value : Number(value);
-  return n <= 2_147_483_647 ? n : 0;
-}

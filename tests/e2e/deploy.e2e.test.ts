@@ -1,13 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
 import type pg from "pg";
 import { createAuditTrail } from "../../src/metadata/auditTrail";
 import { createHostKeyStore } from "../../src/metadata/hostKeyStore";
 import { audit_log, deployed_db, machine_host_keys } from "../../src/metadata/schema";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { canLogin, connectAs, psqlOnVps } from "../support/remoteDb";
-import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
+import { captureLogger, startTestApp } from "../support/testApp";
 import { tokenFor } from "../support/tokens";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 
 /**
  * The whole API end to end: a real sshd on a sandbox VPS with no PostgreSQL yet (installed
@@ -17,32 +16,19 @@ import { createTestDatabases, type TestDatabases } from "../support/testDatabase
 const PASSWORD = `Pa'ss"w$rd\\with \`ticks\` $(id) ; DROP ROLE x; -- ünï✓\nnewline`;
 const OWNER = 7;
 
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
-let machineId = 0;
 let firstId = 0;
 let held: pg.Client | undefined;
 const logger = captureLogger();
 
 const deploy = (dbName: string, userName: string, password = PASSWORD, userId = OWNER) =>
-  app.request("POST", "/deploy-postgres", { userId, body: { vpsId: String(machineId), vpsIp: vps.ip, dbName, userName, password, dbType: "postgres" } });
+  sandbox.app.request("POST", "/deploy-postgres", { userId, body: { vpsId: String(sandbox.machineId), vpsIp: sandbox.vps.ip, dbName, userName, password, dbType: "postgres" } });
 
-const sqlOnVps = (sql: string) => psqlOnVps(vps, sql);
+const sqlOnVps = (sql: string) => psqlOnVps(sandbox.vps, sql);
 
-beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "absent" });
-  dbs = await createTestDatabases((await import("../support/tokens")).TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, logger, audit: createAuditTrail(dbs.drizzleDb, logger), hostKeys: createHostKeyStore(dbs.drizzleDb) });
-}, 120_000);
+const sandbox = sandboxService({ vps: { postgres: "absent" }, ownerId: OWNER, app: (dbs) => ({ logger, audit: createAuditTrail(dbs.drizzleDb, logger), hostKeys: createHostKeyStore(dbs.drizzleDb) }) });
 
 afterAll(async () => {
   await held?.end().catch(() => undefined);
-  await app?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
 }, 60_000);
 
 describe("deploy on a machine without PostgreSQL", () => {
@@ -51,7 +37,7 @@ describe("deploy on a machine without PostgreSQL", () => {
     let deploying = true;
     const watcher = (async () => {
       for (let i = 0; i < 400 && deploying; i++) {
-        seen.push((await vps.exec("ps -eo args")).stdout);
+        seen.push((await sandbox.vps.exec("ps -eo args")).stdout);
       }
     })();
     const response = await deploy("shop", "shop_user");
@@ -65,33 +51,33 @@ describe("deploy on a machine without PostgreSQL", () => {
     firstId = Number(response.body.id);
     expect(String(response.body.connectionString)).toStartWith(`postgresql://shop_user:`);
 
-    expect(await vps.aptCalls()).toEqual([expect.stringContaining("update"), expect.stringMatching(/install -y.*postgresql postgresql-contrib/)]);
+    expect(await sandbox.vps.aptCalls()).toEqual([expect.stringContaining("update"), expect.stringMatching(/install -y.*postgresql postgresql-contrib/)]);
     expect(seen.length).toBeGreaterThan(0);
     for (const snapshot of seen) {
       expect(snapshot).not.toContain("Pa'ss");
       expect(snapshot).not.toContain("DROP ROLE x");
     }
-    const [row] = await dbs.drizzleDb.select().from(deployed_db);
+    const [row] = await sandbox.dbs.drizzleDb.select().from(deployed_db);
     expect(row?.status).toBe("running");
     expect(row?.password).not.toContain("Pa'ss");
   }, 120_000);
 
   test("the new database accepts the exact password over TCP from the host", async () => {
-    held = await connectAs(vps.ip, "shop_user", PASSWORD, "shop");
+    held = await connectAs(sandbox.vps.ip, "shop_user", PASSWORD, "shop");
     await held.query(`CREATE TABLE customers (id serial PRIMARY KEY, name text, code text, active boolean, score integer, note text)`);
     await held.query(`CREATE TABLE orders (id integer PRIMARY KEY, total numeric)`);
     await held.query(`INSERT INTO customers (name, code, active, score, note) VALUES ('Ann, "the" first', '007', true, 5, NULL), ('', 'true', false, NULL, 'multi\nline')`);
-    expect(await canLogin(vps.ip, "shop_user", PASSWORD + "x", "shop")).toBe(false);
+    expect(await canLogin(sandbox.vps.ip, "shop_user", PASSWORD + "x", "shop")).toBe(false);
   });
 
   test("lists the tables and reads rows with exact values", async () => {
-    const list = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "shop", vpsId: machineId, vpsIp: vps.ip, username: "shop_user" } });
+    const list = await sandbox.app.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "shop", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, username: "shop_user" } });
     expect(list.status).toBe(200);
     expect(list.body).toEqual({ status: 200, data: ["customers", "orders"], message: "Tables list fetched successfully" });
 
-    const data = await app.request("POST", "/get-table-data", {
+    const data = await sandbox.app.request("POST", "/get-table-data", {
       userId: OWNER,
-      body: { databaseName: "shop", vpsId: String(machineId), vpsIp: vps.ip, tableName: "customers", username: "shop_user" },
+      body: { databaseName: "shop", vpsId: String(sandbox.machineId), vpsIp: sandbox.vps.ip, tableName: "customers", username: "shop_user" },
     });
     expect(data.status).toBe(200);
     expect(data.body.status).toBe("success");
@@ -102,11 +88,11 @@ describe("deploy on a machine without PostgreSQL", () => {
   });
 
   test("missing database or table is 404", async () => {
-    const noDb = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "nope", vpsId: machineId, vpsIp: vps.ip } });
+    const noDb = await sandbox.app.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "nope", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip } });
     expect(noDb.status).toBe(404);
-    const noTable = await app.request("POST", "/get-table-data", {
+    const noTable = await sandbox.app.request("POST", "/get-table-data", {
       userId: OWNER,
-      body: { databaseName: "shop", vpsId: machineId, vpsIp: vps.ip, tableName: "nope", username: "shop_user" },
+      body: { databaseName: "shop", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, tableName: "nope", username: "shop_user" },
     });
     expect(noTable.status).toBe(404);
   });
@@ -115,19 +101,19 @@ describe("deploy on a machine without PostgreSQL", () => {
     const response = await deploy("blog", "blog_user", "second-password");
     expect(response.status).toBe(200);
     expect((await held?.query("SELECT count(*)::int AS n FROM customers"))?.rows[0]).toEqual({ n: 2 });
-    expect(await vps.aptCalls()).toHaveLength(2);
-    expect(await canLogin(vps.ip, "blog_user", "second-password", "blog")).toBe(true);
+    expect(await sandbox.vps.aptCalls()).toHaveLength(2);
+    expect(await canLogin(sandbox.vps.ip, "blog_user", "second-password", "blog")).toBe(true);
   }, 60_000);
 
   test("remote access is configured exactly once, with backups", async () => {
     const hba = await sqlOnVps("SHOW hba_file");
     const conf = await sqlOnVps("SHOW config_file");
-    const count = async (file: string, pattern: string) => Number((await vps.exec(`grep -cE ${JSON.stringify(pattern)} ${file} || true`)).stdout.trim());
+    const count = async (file: string, pattern: string) => Number((await sandbox.vps.exec(`grep -cE ${JSON.stringify(pattern)} ${file} || true`)).stdout.trim());
     expect(await count(hba, "^host[[:space:]]+all[[:space:]]+all[[:space:]]+0\\.0\\.0\\.0/0[[:space:]]+scram-sha-256")).toBe(1);
     expect(await count(hba, "^host[[:space:]]+all[[:space:]]+all[[:space:]]+::/0[[:space:]]+scram-sha-256")).toBe(1);
     expect(await count(conf, "^[[:space:]]*listen_addresses[[:space:]]*=")).toBe(1);
     expect(await count(conf, "^listen_addresses = '\\*'")).toBe(1);
-    expect((await vps.exec(`test -f ${hba}.zyotra.bak && test -f ${conf}.zyotra.bak`)).exitCode).toBe(0);
+    expect((await sandbox.vps.exec(`test -f ${hba}.zyotra.bak && test -f ${conf}.zyotra.bak`)).exitCode).toBe(0);
     expect(await sqlOnVps("SHOW listen_addresses")).toBe("*");
   });
 
@@ -136,18 +122,18 @@ describe("deploy on a machine without PostgreSQL", () => {
     expect(again.status).toBe(400);
     const race = await Promise.all([deploy("race", "race_user", "race-pw-1"), deploy("race", "race_user", "race-pw-2")]);
     expect(race.map((r) => r.status).sort()).toEqual([200, 400]);
-    const rows = (await dbs.drizzleDb.select().from(deployed_db)).filter((r) => r.dbName === "race");
+    const rows = (await sandbox.dbs.drizzleDb.select().from(deployed_db)).filter((r) => r.dbName === "race");
     expect(rows).toHaveLength(1);
     expect(await sqlOnVps("SELECT count(*) FROM pg_database WHERE datname = 'race'")).toBe("1");
   }, 60_000);
 
   test("get-db shows the caller's databases with their passwords", async () => {
-    const list = await app.request("GET", "/get-db", { userId: String(OWNER) });
+    const list = await sandbox.app.request("GET", "/get-db", { userId: String(OWNER) });
     expect(list.status).toBe(200);
     const data = list.body.data as Array<Record<string, unknown>>;
     expect(data.map((row) => row.dbName)).toEqual(["shop", "blog", "race"]);
-    expect(data[0]).toMatchObject({ id: firstId, username: "shop_user", password: PASSWORD, host: vps.ip, dbType: "postgres", vpsId: machineId, userId: OWNER, status: "running" });
-    expect((await app.request("GET", "/get-db", { userId: 8 })).body.data).toEqual([]);
+    expect(data[0]).toMatchObject({ id: firstId, username: "shop_user", password: PASSWORD, host: sandbox.vps.ip, dbType: "postgres", vpsId: sandbox.machineId, userId: OWNER, status: "running" });
+    expect((await sandbox.app.request("GET", "/get-db", { userId: 8 })).body.data).toEqual([]);
   });
 
   test("delete drops the database and its role, and a shared role survives until its last database goes", async () => {
@@ -156,27 +142,27 @@ describe("deploy on a machine without PostgreSQL", () => {
     const shared = await deploy("blog_two", "blog_user", "second-password");
     expect(shared.status).toBe(200);
 
-    const byName = async (name: string) => (await dbs.drizzleDb.select().from(deployed_db)).find((r) => r.dbName === name);
-    expect((await app.request("DELETE", `/delete-db/${firstId}`, { userId: 8 })).status).toBe(404);
-    const removed = await app.request("DELETE", `/delete-db/${firstId}`, { userId: OWNER });
+    const byName = async (name: string) => (await sandbox.dbs.drizzleDb.select().from(deployed_db)).find((r) => r.dbName === name);
+    expect((await sandbox.app.request("DELETE", `/delete-db/${firstId}`, { userId: 8 })).status).toBe(404);
+    const removed = await sandbox.app.request("DELETE", `/delete-db/${firstId}`, { userId: OWNER });
     expect(removed.status).toBe(200);
     expect(removed.body).toEqual({ status: 200, message: "Database deleted successfully" });
     expect(await sqlOnVps("SELECT count(*) FROM pg_database WHERE datname = 'shop'")).toBe("0");
     expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'shop_user'")).toBe("0");
     expect(await byName("shop")).toBeUndefined();
-    expect((await app.request("DELETE", `/delete-db/${firstId}`, { userId: OWNER })).status).toBe(404);
+    expect((await sandbox.app.request("DELETE", `/delete-db/${firstId}`, { userId: OWNER })).status).toBe(404);
 
     const blog = await byName("blog");
-    expect((await app.request("DELETE", `/delete-db/${blog?.id}`, { userId: OWNER })).status).toBe(200);
+    expect((await sandbox.app.request("DELETE", `/delete-db/${blog?.id}`, { userId: OWNER })).status).toBe(200);
     expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'blog_user'")).toBe("1");
-    expect(await canLogin(vps.ip, "blog_user", "second-password", "blog_two")).toBe(true);
+    expect(await canLogin(sandbox.vps.ip, "blog_user", "second-password", "blog_two")).toBe(true);
     const blogTwo = await byName("blog_two");
-    expect((await app.request("DELETE", `/delete-db/${blogTwo?.id}`, { userId: OWNER })).status).toBe(200);
+    expect((await sandbox.app.request("DELETE", `/delete-db/${blogTwo?.id}`, { userId: OWNER })).status).toBe(200);
     expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'blog_user'")).toBe("0");
   }, 60_000);
 
   test("deploys and deletes are in the audit log, without secrets", async () => {
-    const entries = await dbs.drizzleDb.select().from(audit_log);
+    const entries = await sandbox.dbs.drizzleDb.select().from(audit_log);
     expect(entries.filter((e) => e.action === "deploy" && e.outcome === "success").map((e) => e.dbName)).toEqual(expect.arrayContaining(["shop", "blog", "race", "blog_two"]));
     expect(entries.some((e) => e.action === "delete" && e.outcome === "success" && e.dbName === "shop")).toBe(true);
     expect(entries.some((e) => e.action === "delete" && e.outcome === "refused" && e.userId === 8)).toBe(true);
@@ -189,27 +175,27 @@ describe("deploy on a machine without PostgreSQL", () => {
   });
 
   test("the host key is pinned at first contact; a changed key is refused until ops reset it", async () => {
-    const [pinned] = await dbs.drizzleDb.select().from(machine_host_keys);
-    expect(pinned).toMatchObject({ machineId, host: vps.ip });
+    const [pinned] = await sandbox.dbs.drizzleDb.select().from(machine_host_keys);
+    expect(pinned).toMatchObject({ machineId: sandbox.machineId, host: sandbox.vps.ip });
     expect(pinned?.fingerprint).toStartWith("SHA256:");
-    await dbs.drizzleDb.update(machine_host_keys).set({ fingerprint: "SHA256:someone-else" });
+    await sandbox.dbs.drizzleDb.update(machine_host_keys).set({ fingerprint: "SHA256:someone-else" });
 
     // A new instance: no pooled connection, so the key is checked again.
-    const second = startTestApp({ store: dbs.store, registry: dbs.registry, hostKeys: createHostKeyStore(dbs.drizzleDb) });
+    const second = startTestApp({ store: sandbox.dbs.store, registry: sandbox.dbs.registry, hostKeys: createHostKeyStore(sandbox.dbs.drizzleDb) });
     try {
-      const refused = await second.request("POST", "/deploy-postgres", { userId: OWNER, body: { vpsId: machineId, vpsIp: vps.ip, dbName: "mitm", userName: "mitm_user", password: "x" } });
+      const refused = await second.request("POST", "/deploy-postgres", { userId: OWNER, body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName: "mitm", userName: "mitm_user", password: "x" } });
       expect(refused.status).toBe(502);
-      expect(String(refused.body.message)).toContain(`host key of machine ${machineId} changed`);
+      expect(String(refused.body.message)).toContain(`host key of machine ${sandbox.machineId} changed`);
       expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'mitm_user'")).toBe("0");
-      expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "mitm")).toBe(false);
+      expect((await sandbox.dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "mitm")).toBe(false);
 
-      const reset = Bun.spawnSync(["bun", "src/cli/resetHostKey.ts", "--machine", String(machineId)], { env: { ...process.env, STORAGE_LAYER_DATABASE_URL: dbs.metadata.url } });
+      const reset = Bun.spawnSync(["bun", "src/cli/resetHostKey.ts", "--machine", String(sandbox.machineId)], { env: { ...process.env, STORAGE_LAYER_DATABASE_URL: sandbox.dbs.metadata.url } });
       expect(reset.exitCode).toBe(0);
       // Browsing a database owned by the postgres superuser is refused: a 403 from the machine.
-      const list = await second.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "postgres", vpsId: machineId, vpsIp: vps.ip } });
+      const list = await second.request("POST", "/get-tables-list", { userId: OWNER, body: { databaseName: "postgres", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip } });
       expect(list.status).toBe(403);
       expect(String(list.body.message)).toContain("superuser");
-      expect((await dbs.drizzleDb.select().from(machine_host_keys))[0]?.fingerprint).toBe(pinned?.fingerprint ?? "");
+      expect((await sandbox.dbs.drizzleDb.select().from(machine_host_keys))[0]?.fingerprint).toBe(pinned?.fingerprint ?? "");
     } finally {
       await second.stop();
     }

@@ -1,10 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
 import type pg from "pg";
 import { connectAs } from "../support/remoteDb";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { startTestApp, type RunningTestApp } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
-import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
 /**
  * A deployed database's owner (whose password travels to every client of theirs) plants
@@ -18,45 +15,37 @@ const PASSWORD = "hijack-pw";
 const CANARY_DIR = "/tmp";
 const canary = (trap: string) => `${CANARY_DIR}/zsl-hijack-${trap}`;
 
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
-let machineId = 0;
-
-const where = () => ({ databaseName: "hijack", vpsId: machineId, vpsIp: vps.ip, username: "hijack_user" });
+const where = () => ({ databaseName: "hijack", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, username: "hijack_user" });
 
 async function asPostgres(database: string, sql: string): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  return vps.exec(`cd /tmp && sudo -u postgres psql -X -q -d ${database} -tAc ${JSON.stringify(sql)}`);
+  return sandbox.vps.exec(`cd /tmp && sudo -u postgres psql -X -q -d ${database} -tAc ${JSON.stringify(sql)}`);
 }
 
 async function canaries(): Promise<string[]> {
-  const listed = await vps.exec(`ls -1 ${CANARY_DIR} | grep '^zsl-hijack-' || true`);
+  const listed = await sandbox.vps.exec(`ls -1 ${CANARY_DIR} | grep '^zsl-hijack-' || true`);
   return listed.stdout.split("\n").filter(Boolean).sort();
 }
 
 async function clearCanaries(): Promise<void> {
-  await vps.exec(`rm -f ${CANARY_DIR}/zsl-hijack-*`);
+  await sandbox.vps.exec(`rm -f ${CANARY_DIR}/zsl-hijack-*`);
 }
 
 /** A function body that touches the canary of `trap` (needs superuser or pg_execute_server_program). */
 const touches = (trap: string) => `COPY (SELECT 1) TO PROGRAM 'touch ${canary(trap)}';`;
 
+const sandbox = sandboxService({ vps: { postgres: "running" }, ownerId: OWNER });
+
 beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "running" });
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry });
-  const deployed = await app.request("POST", "/deploy-postgres", {
+  const deployed = await sandbox.app.request("POST", "/deploy-postgres", {
     userId: OWNER,
-    body: { vpsId: machineId, vpsIp: vps.ip, dbName: "hijack", userName: "hijack_user", password: PASSWORD, dbType: "postgres" },
+    body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName: "hijack", userName: "hijack_user", password: PASSWORD, dbType: "postgres" },
   });
   expect({ status: deployed.status, body: deployed.body }).toMatchObject({ status: 200 });
 
   // PostgreSQL <= 14 lets everyone create in the postgres database's public schema.
   await asPostgres("postgres", "GRANT CREATE ON SCHEMA public TO PUBLIC");
 
-  const owner = await connectAs(vps.ip, "hijack_user", PASSWORD, "hijack");
+  const owner = await connectAs(sandbox.vps.ip, "hijack_user", PASSWORD, "hijack");
   await owner.query(`
     CREATE TABLE public.plain (id integer PRIMARY KEY, label text);
     INSERT INTO public.plain VALUES (1, 'one'), (2, 'two');
@@ -94,17 +83,11 @@ beforeAll(async () => {
   // (d) in the postgres database, where the delete script counts terminated sessions; planted by
   // another role, so that dropping hijack_user is not held up by what it owns.
   await asPostgres("postgres", "CREATE ROLE squatter LOGIN PASSWORD 'squatter-pw'");
-  const inPostgres = await connectAs(vps.ip, "squatter", "squatter-pw", "postgres");
+  const inPostgres = await connectAs(sandbox.vps.ip, "squatter", "squatter-pw", "postgres");
   await inPostgres.query(`CREATE FUNCTION public.count(boolean) RETURNS bigint LANGUAGE plpgsql AS $$
     BEGIN ${touches("d")} RETURN 1; END $$`);
   await inPostgres.end();
 }, 120_000);
-
-afterAll(async () => {
-  await app?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
-}, 60_000);
 
 describe("objects planted by a database's owner never run with superuser rights", () => {
   test("each trap is armed: it fires when a superuser evaluates what the service used to", async () => {
@@ -122,27 +105,27 @@ describe("objects planted by a database's owner never run with superuser rights"
     await clearCanaries();
     for (let i = 0; i < 2; i++) {
       // Twice: the first opens a kept psql session, the second runs in it.
-      const list = await app.request("POST", "/get-tables-list", { userId: OWNER, body: where() });
+      const list = await sandbox.app.request("POST", "/get-tables-list", { userId: OWNER, body: where() });
       expect(list.status).toBe(200);
       expect(list.body.data).toEqual(["escapee", "innocent", "plain"]);
     }
-    const json = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "plain" } });
+    const json = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "plain" } });
     expect(json.status).toBe(200);
     expect(json.body.data).toEqual([
       { id: 1, label: "one" },
       { id: 2, label: "two" },
     ]);
     expect(json.body.estimatedTotal).toBe(2);
-    const ordered = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "plain", orderBy: "label", order: "desc" } });
+    const ordered = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "plain", orderBy: "label", order: "desc" } });
     expect((ordered.body.data as Array<{ id: number }>).map((row) => row.id)).toEqual([2, 1]);
-    const csv = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "plain", format: "csv" } });
+    const csv = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "plain", format: "csv" } });
     expect(csv.status).toBe(200);
     expect(csv.body.raw).toBe("id,label\n1,one\n2,two\n");
     for (const view of ["innocent", "escapee"]) {
       for (const format of ["json", "csv"]) {
         // Run as the owner, COPY TO PROGRAM is refused: the read fails (a CSV download after its
         // header line, so it is cut short) and nothing ran.
-        const read = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: view, format } }).catch(() => undefined);
+        const read = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: view, format } }).catch(() => undefined);
         if (read?.status === 200) expect(format === "csv" && !String(read.body.raw).includes("\n1")).toBe(true);
       }
     }
@@ -156,12 +139,12 @@ describe("objects planted by a database's owner never run with superuser rights"
 
   test("deleting the database with the owner still connected fires nothing and drops it", async () => {
     await clearCanaries();
-    const rows = await app.request("GET", "/get-db", { userId: OWNER });
+    const rows = await sandbox.app.request("GET", "/get-db", { userId: OWNER });
     const id = (rows.body.data as Array<{ id: number; dbName: string }>).find((row) => row.dbName === "hijack")?.id;
     // Sessions to terminate make the delete script's count(...) evaluate its argument.
-    const connected: pg.Client[] = [await connectAs(vps.ip, "hijack_user", PASSWORD, "hijack"), await connectAs(vps.ip, "hijack_user", PASSWORD, "postgres")];
+    const connected: pg.Client[] = [await connectAs(sandbox.vps.ip, "hijack_user", PASSWORD, "hijack"), await connectAs(sandbox.vps.ip, "hijack_user", PASSWORD, "postgres")];
     try {
-      const deleted = await app.request("DELETE", `/delete-db/${id}`, { userId: OWNER });
+      const deleted = await sandbox.app.request("DELETE", `/delete-db/${id}`, { userId: OWNER });
       expect(deleted.status).toBe(200);
     } finally {
       for (const client of connected) await client.end().catch(() => undefined);

@@ -1,38 +1,20 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
 import { deployed_db } from "../../src/metadata/schema";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { canLogin, psqlOnVps } from "../support/remoteDb";
-import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
-import { TEST_ENCRYPTION_KEY } from "../support/tokens";
+import { startTestApp, TEST_SSH } from "../support/testApp";
 
 /**
  * A VPS where systemd manages services (a stand-in systemctl) and PostgreSQL's packages are
  * present without a cluster; plus the failure paths that must leave nothing behind.
  */
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
-let machineId = 0;
 
-const deploy = (dbName: string, userName: string, vpsId = machineId) =>
-  app.request("POST", "/deploy-postgres", { userId: 7, body: { vpsId, vpsIp: vps.ip, dbName, userName, password: "s3cret pass" } });
-const sqlOnVps = (sql: string) => psqlOnVps(vps, sql);
-const calls = async (verb: string) => (await vps.systemctlCalls()).filter((call) => call.split(" ").includes(verb));
+const deploy = (dbName: string, userName: string, vpsId = sandbox.machineId) =>
+  sandbox.app.request("POST", "/deploy-postgres", { userId: 7, body: { vpsId, vpsIp: sandbox.vps.ip, dbName, userName, password: "s3cret pass" } });
+const sqlOnVps = (sql: string) => psqlOnVps(sandbox.vps, sql);
+const calls = async (verb: string) => (await sandbox.vps.systemctlCalls()).filter((call) => call.split(" ").includes(verb));
 
-beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "no-cluster", systemd: true });
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: 7, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry });
-}, 120_000);
-
-afterAll(async () => {
-  await app?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
-}, 60_000);
+const sandbox = sandboxService({ vps: { postgres: "no-cluster", systemd: true }, ownerId: 7 });
 
 describe("systemd machine", () => {
   test("creates the missing cluster and starts it through systemctl", async () => {
@@ -40,7 +22,7 @@ describe("systemd machine", () => {
     expect(response.status).toBe(200);
     expect((await calls("start")).length).toBeGreaterThanOrEqual(1);
     expect(await calls("restart")).toHaveLength(1);
-    expect(await canLogin(vps.ip, "app_user", "s3cret pass", "app")).toBe(true);
+    expect(await canLogin(sandbox.vps.ip, "app_user", "s3cret pass", "app")).toBe(true);
   }, 60_000);
 
   test("a deploy on a configured machine neither restarts nor reloads; a pg_hba-only change reloads", async () => {
@@ -49,67 +31,67 @@ describe("systemd machine", () => {
     expect(await calls("reload")).toHaveLength(0);
 
     const hba = await sqlOnVps("SHOW hba_file");
-    await vps.exec(`sed -i '/0\\.0\\.0\\.0\\/0/d' ${hba}`);
+    await sandbox.vps.exec(`sed -i '/0\\.0\\.0\\.0\\/0/d' ${hba}`);
     expect((await deploy("app3", "app3_user")).status).toBe(200);
     expect(await calls("restart")).toHaveLength(1);
     expect(await calls("reload")).toHaveLength(1);
-    expect(await canLogin(vps.ip, "app3_user", "s3cret pass", "app3")).toBe(true);
+    expect(await canLogin(sandbox.vps.ip, "app3_user", "s3cret pass", "app3")).toBe(true);
   }, 60_000);
 
   test("a failure after the role and database exist rolls both back and writes no row", async () => {
     const conf = await sqlOnVps("SHOW config_file");
-    await vps.exec(`sed -i "s/^listen_addresses = .*/listen_addresses = 'localhost'/" ${conf} && pg_ctlcluster --skip-systemctl-redirect 15 main restart`);
-    await vps.setServiceManagerFailing(true);
+    await sandbox.vps.exec(`sed -i "s/^listen_addresses = .*/listen_addresses = 'localhost'/" ${conf} && pg_ctlcluster --skip-systemctl-redirect 15 main restart`);
+    await sandbox.vps.setServiceManagerFailing(true);
     try {
       const response = await deploy("doomed", "doomed_user");
       expect(response.status).toBe(502);
       expect(String(response.body.message)).toContain("restarting PostgreSQL");
     } finally {
-      await vps.setServiceManagerFailing(false);
+      await sandbox.vps.setServiceManagerFailing(false);
     }
     expect(await sqlOnVps("SELECT count(*) FROM pg_database WHERE datname = 'doomed'")).toBe("0");
     expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'doomed_user'")).toBe("0");
-    expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "doomed")).toBe(false);
+    expect((await sandbox.dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "doomed")).toBe(false);
     // The machine recovers on the next deploy.
     expect((await deploy("doomed", "doomed_user")).status).toBe(200);
   }, 60_000);
 
   test("a deploy slower than the HTTP server's idle limit still gets its answer", async () => {
     const conf = await sqlOnVps("SHOW config_file");
-    await vps.exec(`sed -i "s/^listen_addresses = .*/listen_addresses = 'localhost'/" ${conf} && pg_ctlcluster --skip-systemctl-redirect 15 main restart`);
-    await vps.setServiceManagerDelay(11);
+    await sandbox.vps.exec(`sed -i "s/^listen_addresses = .*/listen_addresses = 'localhost'/" ${conf} && pg_ctlcluster --skip-systemctl-redirect 15 main restart`);
+    await sandbox.vps.setServiceManagerDelay(11);
     try {
       const started = Date.now();
       const response = await deploy("slow", "slow_user");
       expect(Date.now() - started).toBeGreaterThan(10_000);
       expect(response.status).toBe(200);
     } finally {
-      await vps.setServiceManagerDelay(0);
+      await sandbox.vps.setServiceManagerDelay(0);
     }
   }, 60_000);
 
   test("a wrong root password is a 502 with no row and nothing created", async () => {
-    const wrong = await dbs.addMachine({ ip: vps.ip, ownerId: 7, rootPassword: "not-the-password" });
+    const wrong = await sandbox.dbs.addMachine({ ip: sandbox.vps.ip, ownerId: 7, rootPassword: "not-the-password" });
     const response = await deploy("nope", "nope_user", wrong);
     expect(response.status).toBe(502);
     expect(String(response.body.message)).toContain("refused");
-    expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "nope")).toBe(false);
+    expect((await sandbox.dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "nope")).toBe(false);
     expect(await sqlOnVps("SELECT count(*) FROM pg_roles WHERE rolname = 'nope_user'")).toBe("0");
   }, 60_000);
 
   test("an unreachable machine answers 5xx within the connect timeout and deletes keep their row", async () => {
-    const closedPortApp = startTestApp({ store: dbs.store, registry: dbs.registry, ssh: { ...TEST_SSH, port: 1 } });
+    const closedPortApp = startTestApp({ store: sandbox.dbs.store, registry: sandbox.dbs.registry, ssh: { ...TEST_SSH, port: 1 } });
     try {
       const started = Date.now();
-      const response = await closedPortApp.request("POST", "/deploy-postgres", { userId: 7, body: { vpsId: machineId, vpsIp: vps.ip, dbName: "gone", userName: "gone_user", password: "x" } });
+      const response = await closedPortApp.request("POST", "/deploy-postgres", { userId: 7, body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName: "gone", userName: "gone_user", password: "x" } });
       expect(response.status).toBeGreaterThanOrEqual(500);
       expect(Date.now() - started).toBeLessThan(TEST_SSH.connectTimeoutMs + 2_000);
-      expect((await dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "gone")).toBe(false);
+      expect((await sandbox.dbs.drizzleDb.select().from(deployed_db)).some((row) => row.dbName === "gone")).toBe(false);
 
-      const [row] = (await dbs.drizzleDb.select().from(deployed_db)).filter((r) => r.dbName === "app");
+      const [row] = (await sandbox.dbs.drizzleDb.select().from(deployed_db)).filter((r) => r.dbName === "app");
       const removal = await closedPortApp.request("DELETE", `/delete-db/${row?.id}`, { userId: 7 });
       expect(removal.status).toBeGreaterThanOrEqual(500);
-      expect((await dbs.drizzleDb.select().from(deployed_db)).some((r) => r.id === row?.id)).toBe(true);
+      expect((await sandbox.dbs.drizzleDb.select().from(deployed_db)).some((r) => r.id === row?.id)).toBe(true);
     } finally {
       await closedPortApp.stop();
     }

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
 import { createAuditTrail } from "../../src/metadata/auditTrail";
 import { createSqlConnectionPool } from "../../src/engines/postgres/sqlConnections";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { audit_log } from "../../src/metadata/schema";
 import { psqlOnVps } from "../support/remoteDb";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
 
 /**
@@ -17,18 +16,14 @@ const OWNER = 21;
 const OTHER = 22;
 const PASSWORD = "editor-pw-1";
 
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
 let quickApp: RunningTestApp;
-let machineId = 0;
 const logs = captureLogger();
 
 type Answer = { status: number; body: Record<string, unknown> };
-const where = () => ({ databaseName: "editor", vpsId: machineId, vpsIp: vps.ip, username: "editor_user" });
-const run = (query: string, extra: Record<string, unknown> = {}, target = app, userId = OWNER): Promise<Answer> =>
+const where = () => ({ databaseName: "editor", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, username: "editor_user" });
+const run = (query: string, extra: Record<string, unknown> = {}, target = sandbox.app, userId = OWNER): Promise<Answer> =>
   target.request("POST", "/run-query", { userId, body: { ...where(), query, ...extra } });
-const ok = async (query: string, extra: Record<string, unknown> = {}, target = app) => {
+const ok = async (query: string, extra: Record<string, unknown> = {}, target = sandbox.app) => {
   const answer = await run(query, extra, target);
   if (answer.status !== 200) throw new Error(`expected 200, got ${answer.status}: ${JSON.stringify(answer.body)}`);
   return answer.body as {
@@ -41,31 +36,24 @@ const ok = async (query: string, extra: Record<string, unknown> = {}, target = a
     results: Array<{ rows: unknown[]; command: string; rowCount: number; columns: unknown[]; executionTime: string }>;
   };
 };
-const asPostgres = (sql: string, db = "editor") => psqlOnVps({ exec: (command) => vps.exec(command.replace("psql -X", `psql -X -d ${db}`)) }, sql);
+const asPostgres = (sql: string, db = "editor") => psqlOnVps({ exec: (command) => sandbox.vps.exec(command.replace("psql -X", `psql -X -d ${db}`)) }, sql);
 const sleepers = async () => Number(await asPostgres("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3%' AND pid <> pg_backend_pid()"));
 
+const sandbox = sandboxService({ vps: { postgres: "running" }, ownerId: OWNER, app: (dbs) => ({ audit: createAuditTrail(dbs.drizzleDb, logs), logger: logs }) });
+
 beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "running" });
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  const audit = createAuditTrail(dbs.drizzleDb, logs);
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, audit, logger: logs });
-  quickApp = startTestApp({ store: dbs.store, registry: dbs.registry, query: { statementTimeoutMs: 1_000, maxRows: 5 } });
+  quickApp = startTestApp({ store: sandbox.dbs.store, registry: sandbox.dbs.registry, query: { statementTimeoutMs: 1_000, maxRows: 5 } });
   for (const [dbName, userName] of [
     ["editor", "editor_user"],
     ["MixedCase", "mixed_user"],
   ]) {
-    const deployed = await app.request("POST", "/deploy-postgres", { userId: OWNER, body: { vpsId: machineId, vpsIp: vps.ip, dbName, userName, password: PASSWORD, dbType: "postgres" } });
+    const deployed = await sandbox.app.request("POST", "/deploy-postgres", { userId: OWNER, body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName, userName, password: PASSWORD, dbType: "postgres" } });
     expect(deployed.status).toBe(200);
   }
 }, 180_000);
 
 afterAll(async () => {
-  await app?.stop();
   await quickApp?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
 }, 60_000);
 
 describe("results", () => {
@@ -159,7 +147,7 @@ describe("errors and sessions", () => {
 
   test("a client that goes away cancels its query on the server", async () => {
     const controller = new AbortController();
-    const pending = fetch(`${app.baseUrl}/run-query`, {
+    const pending = fetch(`${sandbox.app.baseUrl}/run-query`, {
       method: "POST",
       headers: { authorization: `Bearer ${tokenFor(OWNER)}`, "content-type": "application/json" },
       body: JSON.stringify({ ...where(), query: "SELECT pg_sleep(32)" }),
@@ -178,7 +166,7 @@ describe("errors and sessions", () => {
     await ok(`SELECT '${marker}' AS m`);
     await run(`SELECT '${marker}' + `);
     expect(JSON.stringify(logs.lines)).not.toContain(marker);
-    const audited = (await dbs.drizzleDb.select().from(audit_log)).filter((entry) => entry.action === "run-query");
+    const audited = (await sandbox.dbs.drizzleDb.select().from(audit_log)).filter((entry) => entry.action === "run-query");
     expect(audited.length).toBeGreaterThan(0);
     expect(JSON.stringify(audited)).not.toContain(marker);
     expect(audited.some((entry) => entry.outcome === "success" && /statement/.test(entry.detail ?? ""))).toBe(true);
@@ -213,7 +201,7 @@ describe("no superuser, no OS", () => {
       expect(answer.status).toBe(400);
       expect(typeof answer.body.code).toBe("string");
     }
-    expect((await vps.exec("ls /tmp | grep -c zsl_canary || true")).stdout.trim()).toBe("0");
+    expect((await sandbox.vps.exec("ls /tmp | grep -c zsl_canary || true")).stdout.trim()).toBe("0");
   });
 
   test("COPY FROM STDIN fails cleanly and the session stays usable", async () => {
@@ -231,8 +219,8 @@ describe("which database", () => {
 
   test("two recorded names differing only in case are ambiguous: 400 naming both", async () => {
     for (const dbName of ["Twin", "TWIN"]) {
-      const row = await dbs.store.insertDeploying({ dbName, username: "twin_user", password: "x", host: vps.ip, dbType: "postgres", vpsId: machineId, userId: OWNER });
-      await dbs.store.markRunning(row.id);
+      const row = await sandbox.dbs.store.insertDeploying({ dbName, username: "twin_user", password: "x", host: sandbox.vps.ip, dbType: "postgres", vpsId: sandbox.machineId, userId: OWNER });
+      await sandbox.dbs.store.markRunning(row.id);
     }
     const answer = await run("SELECT 1", { databaseName: "twin" });
     expect(answer.status).toBe(400);
@@ -241,9 +229,9 @@ describe("which database", () => {
   });
 
   test("tenancy: another user's machine is 403, the same address as their own machine finds none of the owner's databases", async () => {
-    expect((await run("SELECT 1", {}, app, OTHER)).status).toBe(403);
-    const theirs = await dbs.addMachine({ ip: vps.ip, ownerId: OTHER, rootPassword: vps.rootPassword });
-    const answer = await run("SELECT 1", { vpsId: theirs }, app, OTHER);
+    expect((await run("SELECT 1", {}, sandbox.app, OTHER)).status).toBe(403);
+    const theirs = await sandbox.dbs.addMachine({ ip: sandbox.vps.ip, ownerId: OTHER, rootPassword: sandbox.vps.rootPassword });
+    const answer = await run("SELECT 1", { vpsId: theirs }, sandbox.app, OTHER);
     expect(answer.status).toBe(404);
     expect((await run("SELECT 1", { databaseName: "nosuchdb" })).status).toBe(404);
   });
@@ -259,7 +247,7 @@ describe("session pool", () => {
   test("idle sessions are capped per machine: each holds an SSH lease others may need", async () => {
     const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
     const pool = createSqlConnectionPool({ sessions, remote: { sshUser: "root", commandTimeoutMs: 30_000, installTimeoutMs: 30_000 }, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 1 });
-    const target = { machineId, host: vps.ip, port: 22, username: "root", password: vps.rootPassword };
+    const target = { machineId: sandbox.machineId, host: sandbox.vps.ip, port: 22, username: "root", password: sandbox.vps.rootPassword };
     try {
       const editor = await pool.acquire(target, { dbName: "editor", role: "editor_user", password: PASSWORD });
       const mixed = await pool.acquire(target, { dbName: "MixedCase", role: "mixed_user", password: PASSWORD });

@@ -1,8 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
 import { connectAs } from "../support/remoteDb";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { startTestApp, type RunningTestApp } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
 
 /**
@@ -30,26 +28,18 @@ const NAMES = [
 ];
 const COLUMN = `col:'x' \\! touch ${CANARY}`;
 
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
-let machineId = 0;
-
-const where = () => ({ databaseName: "names", vpsId: machineId, vpsIp: vps.ip, username: "names_user" });
+const where = () => ({ databaseName: "names", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, username: "names_user" });
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
+const sandbox = sandboxService({ vps: { postgres: "running" }, ownerId: OWNER });
+
 beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "running" });
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry });
-  const deployed = await app.request("POST", "/deploy-postgres", {
+  const deployed = await sandbox.app.request("POST", "/deploy-postgres", {
     userId: OWNER,
-    body: { vpsId: machineId, vpsIp: vps.ip, dbName: "names", userName: "names_user", password: PASSWORD, dbType: "postgres" },
+    body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName: "names", userName: "names_user", password: PASSWORD, dbType: "postgres" },
   });
   expect(deployed.status).toBe(200);
-  const owner = await connectAs(vps.ip, "names_user", PASSWORD, "names");
+  const owner = await connectAs(sandbox.vps.ip, "names_user", PASSWORD, "names");
   for (const [i, name] of NAMES.entries()) {
     await owner.query(`CREATE TABLE public.${ident(name)} (id integer PRIMARY KEY, ${ident(COLUMN)} text)`);
     await owner.query(`INSERT INTO public.${ident(name)} VALUES (1, $1), (2, 'b')`, [`row of ${i}`]);
@@ -60,21 +50,15 @@ beforeAll(async () => {
   await owner.end();
 }, 120_000);
 
-afterAll(async () => {
-  await app?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
-}, 60_000);
-
 describe("tables whose names are not plain identifiers", () => {
   test("are listed and every listed table opens as JSON and CSV, ordered by an odd column", async () => {
-    const list = await app.request("POST", "/get-tables-list", { userId: OWNER, body: where() });
+    const list = await sandbox.app.request("POST", "/get-tables-list", { userId: OWNER, body: where() });
     expect(list.status).toBe(200);
     const listed = list.body.data as string[];
     expect([...listed].sort()).toEqual([...NAMES].sort());
 
     for (const [i, tableName] of NAMES.entries()) {
-      const json = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName, orderBy: COLUMN, order: "desc" } });
+      const json = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName, orderBy: COLUMN, order: "desc" } });
       expect(json.status).toBe(200);
       expect(json.body.columns).toEqual([
         { name: "id", type: "integer" },
@@ -87,7 +71,7 @@ describe("tables whose names are not plain identifiers", () => {
       ]);
       expect(json.body.estimatedTotal).toBe(2);
 
-      const response = await fetch(`${app.baseUrl}/get-table-data`, {
+      const response = await fetch(`${sandbox.app.baseUrl}/get-table-data`, {
         method: "POST",
         headers: { authorization: `Bearer ${tokenFor(OWNER)}`, "content-type": "application/json" },
         body: JSON.stringify({ ...where(), tableName, format: "csv" }),
@@ -102,18 +86,18 @@ describe("tables whose names are not plain identifiers", () => {
   }, 120_000);
 
   test("schemas with odd names list and open too; unknown odd names are 404", async () => {
-    const list = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: SCHEMA } });
+    const list = await sandbox.app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: SCHEMA } });
     expect(list.status).toBe(200);
     expect(list.body.data).toEqual([NAMES[4]]);
-    const read = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), schema: SCHEMA, tableName: NAMES[4] } });
+    const read = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), schema: SCHEMA, tableName: NAMES[4] } });
     expect(read.status).toBe(200);
     expect(read.body.data).toEqual([{ v: "inside" }]);
-    const missing = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "no such-table\\!" } });
+    const missing = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: "no such-table\\!" } });
     expect(missing.status).toBe(404);
-    const noColumn = await app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: NAMES[0], orderBy: ":'zsl_select'" } });
+    const noColumn = await sandbox.app.request("POST", "/get-table-data", { userId: OWNER, body: { ...where(), tableName: NAMES[0], orderBy: ":'zsl_select'" } });
     expect(noColumn.status).toBe(400);
-    const noSchema = await app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: "nope:'x'" } });
+    const noSchema = await sandbox.app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: "nope:'x'" } });
     expect(noSchema.status).toBe(404);
-    expect((await vps.exec(`test -e ${CANARY}`)).exitCode).not.toBe(0);
+    expect((await sandbox.vps.exec(`test -e ${CANARY}`)).exitCode).not.toBe(0);
   }, 60_000);
 });

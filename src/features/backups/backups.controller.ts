@@ -5,7 +5,6 @@ import type { Engine } from "../../metadata/engines";
 import { checkAuth } from "../../auth/checkAuth";
 import { InvalidRequestError } from "../../errors/appErrors";
 import { actorOf } from "../../http/actor";
-import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
 import { BackupBody, BackupCreated, BackupFile, BackupDeleted, BackupIdParams, BackupList, BackupListQuery, RestoreBody, RestoreResponse } from "./backups.model";
@@ -17,7 +16,7 @@ export function backupsController(service: BackupService, accessTokenSecret: str
     server?.timeout(request, 0);
     const dbName = body.dbName ?? body.databaseName;
     if (!dbName) throw new InvalidRequestError("dbName is required");
-    const outcome = await service.create(actor, { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, dbName }, engine);
+    const outcome = await service.create(actor, { vpsId: body.vpsId, vpsIp: body.vpsIp, dbName }, engine);
     const view = toBackupView(outcome.backup);
     return {
       status: outcome.state === "done" ? (200 as const) : ("running" as const),

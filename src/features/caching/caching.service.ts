@@ -6,7 +6,6 @@ import { RedisSSHHelper } from "../../engines/redis/RedisSSHHelper";
 import type { RedisProbe } from "../../engines/redis/redisClient";
 import { isReservedRedisName, isValidRedisName, isValidRedisPort, REDIS_PORT_MAX, REDIS_PORT_MIN } from "../../engines/redis/redisRules";
 import { ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
-import { toMachineId } from "../../http/commonModels";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -92,7 +91,7 @@ export function createCachingService(deps: CachingServiceDeps) {
   const proveAnswers = (host: string, port: number, password: string) => deps.probe({ host, port, password, timeoutMs: deps.probeTimeoutMs });
 
   function deploy(actor: Actor, request: DeployRedisRequest): Promise<RedisDeployResult> {
-    const event = { action: "deploy-redis" as const, machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.name };
+    const event = { action: "deploy-redis" as const, machineId: request.vpsId, host: request.vpsIp, dbName: request.name };
     return audited(actor, event, () => deployAs(actor.userId, request));
   }
 
@@ -103,7 +102,7 @@ export function createCachingService(deps: CachingServiceDeps) {
     if (!isValidRedisName(name)) throw new InvalidRequestError("name must not end with a hyphen");
     if (isReservedRedisName(name)) throw new InvalidRequestError(`${name} is a reserved name (a system service or directory); choose another name`);
 
-    const machine = await verifyMachine(registry, toMachineId(request.vpsId), userId, request.vpsIp);
+    const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
     const scope = { vpsId: machine.id, host: machine.ip };
     // Name check, port claim and remote work as one step per machine, so two deploys of this
     // process never race; across processes the (vps_id, host, port) index and the remote checks do.
@@ -135,7 +134,7 @@ export function createCachingService(deps: CachingServiceDeps) {
 
   /** The caller's recorded server on that machine with that port and name; everything else comes from the row. */
   async function findServer(userId: number, request: RedisServerRequest): Promise<{ machine: MachineRecord; row: CachingRow }> {
-    const machine = await verifyMachine(registry, toMachineId(request.vpsId), userId, request.vpsIp);
+    const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
     const port = Number(request.port);
     const row = Number.isInteger(port) ? await store.findOwned(userId, { vpsId: machine.id, host: machine.ip }, port, request.name) : undefined;
     if (!row) throw new NotFoundError("Redis server not found on this machine (check its name and port)");
@@ -146,7 +145,7 @@ export function createCachingService(deps: CachingServiceDeps) {
   const specOf = (row: CachingRow, instance: string) => ({ instance, port: row.port, deployId: row.id });
 
   function stop(actor: Actor, request: RedisServerRequest): Promise<string> {
-    return audited(actor, { action: "stop-redis", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.name }, async () => {
+    return audited(actor, { action: "stop-redis", machineId: request.vpsId, host: request.vpsIp, dbName: request.name }, async () => {
       const { machine, row } = await findServer(actor.userId, request);
       if (!row.unitInstance) throw new ConflictError(ADOPTED_MESSAGE);
       const instance = row.unitInstance;
@@ -157,7 +156,7 @@ export function createCachingService(deps: CachingServiceDeps) {
   }
 
   function start(actor: Actor, request: RedisServerRequest): Promise<string> {
-    return audited(actor, { action: "start-redis", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.name }, async () => {
+    return audited(actor, { action: "start-redis", machineId: request.vpsId, host: request.vpsIp, dbName: request.name }, async () => {
       const { machine, row } = await findServer(actor.userId, request);
       if (!row.unitInstance) throw new ConflictError(ADOPTED_MESSAGE);
       const instance = row.unitInstance;
@@ -174,7 +173,7 @@ export function createCachingService(deps: CachingServiceDeps) {
   }
 
   function remove(actor: Actor, request: RedisServerRequest): Promise<string> {
-    return audited(actor, { action: "delete-redis", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.name }, async () => {
+    return audited(actor, { action: "delete-redis", machineId: request.vpsId, host: request.vpsIp, dbName: request.name }, async () => {
       const { machine, row } = await findServer(actor.userId, request);
       if (!row.unitInstance) {
         // Nothing on the machine was created by this service: only the record goes.

@@ -2,7 +2,6 @@ import { Elysia } from "elysia";
 import { checkAuth } from "../../auth/checkAuth";
 import { InvalidRequestError } from "../../errors/appErrors";
 import { actorOf } from "../../http/actor";
-import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { DatabaseService } from "./databaseService";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
@@ -20,7 +19,7 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
         // the remote steps' own timeouts bound it instead.
         server?.timeout(request, 0);
         const result = await service.deploy(actorOf(userId, request, server), {
-          vpsId: toMachineId(body.vpsId),
+          vpsId: body.vpsId,
           vpsIp: body.vpsIp,
           dbName: body.dbName,
           userName: body.userName,

@@ -6,7 +6,6 @@ import { isReservedMySqlDatabase, isReservedMySqlUser } from "../../engines/mysq
 import { MySqlSSHHelper } from "../../engines/mysql/MySqlSSHHelper";
 import type { MySqlProbe } from "../../engines/mysql/mysqlProbe";
 import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
-import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -51,13 +50,13 @@ export function createMySqlService(deps: MySqlServiceDeps) {
   const audited = auditedWork(deps.audit, "mysql");
 
   function deploy(actor: Actor, request: typeof DeployMySqlBody.static): Promise<MySqlDeployResult> {
-    return audited(actor, { action: "deploy", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.dbName }, () => deployAs(actor.userId, request));
+    return audited(actor, { action: "deploy", machineId: request.vpsId, host: request.vpsIp, dbName: request.dbName }, () => deployAs(actor.userId, request));
   }
 
   async function deployAs(userId: number, request: typeof DeployMySqlBody.static): Promise<MySqlDeployResult> {
     if (isReservedMySqlDatabase(request.dbName)) throw new InvalidRequestError(`${request.dbName} is a reserved database name`);
     if (isReservedMySqlUser(request.userName)) throw new InvalidRequestError(`${request.userName} is a reserved user name`);
-    const machine = await verifyMachine(registry, toMachineId(request.vpsId), userId, request.vpsIp);
+    const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
     const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
     const sealedPassword = secretBox.seal(request.password);
     const row = await store.insertDeploying({
@@ -104,8 +103,8 @@ export function createMySqlService(deps: MySqlServiceDeps) {
 
   /** No id is sent: the row is the caller's MySQL row on that machine with that name. */
   async function remove(actor: Actor, request: typeof DeleteMySqlBody.static): Promise<void> {
-    await audited(actor, { action: "delete", machineId: toMachineId(request.vpsId), host: request.vpsIp, dbName: request.dbName }, async () => {
-      const machine = await verifyMachine(registry, toMachineId(request.vpsId), actor.userId, request.vpsIp);
+    await audited(actor, { action: "delete", machineId: request.vpsId, host: request.vpsIp, dbName: request.dbName }, async () => {
+      const machine = await verifyMachine(registry, request.vpsId, actor.userId, request.vpsIp);
       const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip, engine: "mysql" as const };
       const row = await store.findByName(scope, request.dbName);
       if (!row) {

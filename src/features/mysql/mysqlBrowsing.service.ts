@@ -3,7 +3,6 @@ import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { SecretBox } from "../../crypto/secretBox";
 import { connectMySql, csvWriter, jsonPageWriter, listMySqlTables, mysqlTableHead, streamMySqlRows, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, MachineNotVisibleError, NotFoundError } from "../../errors/appErrors";
-import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -33,8 +32,8 @@ export interface MySqlTableRead {
 /** Read-only browsing of a recorded MySQL database, logged in as the database's own user. */
 export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
   /** The caller's MySQL row of that name on a machine of theirs, and how to log in. */
-  async function locate(actor: Actor, action: "list-tables" | "read-table", request: { vpsId: string | number; vpsIp: string; databaseName: string }) {
-    const vpsId = toMachineId(request.vpsId);
+  async function locate(actor: Actor, action: "list-tables" | "read-table", request: Pick<typeof MySqlTablesListBody.static, "vpsId" | "vpsIp" | "databaseName">) {
+    const vpsId = request.vpsId;
     let machine;
     try {
       machine = await verifyMachine(deps.registry, vpsId, actor.userId, request.vpsIp);

@@ -6,7 +6,6 @@ import type { SecretBox } from "../../crypto/secretBox";
 import { runMySqlText, type MySqlStatementResult } from "../../engines/mysql/mysqlQueryRun";
 import { connectMySql } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteTimeoutError, SqlStatementError } from "../../errors/appErrors";
-import { toMachineId } from "../../http/commonModels";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
@@ -52,7 +51,7 @@ const shaped = (result: MySqlStatementResult) => ({
 /** The MySQL SQL editor: the caller's SQL on their database, as the database's own user. */
 export function createMySqlQueryService(deps: MySqlQueryDeps) {
   async function runQuery(actor: Actor, request: typeof RunMySqlQueryBody.static) {
-    const vpsId = toMachineId(request.vpsId);
+    const vpsId = request.vpsId;
     const auditBase = { action: "run-query" as const, machineId: vpsId, host: request.vpsIp, dbName: request.databaseName };
     let machine;
     try {

@@ -1,7 +1,6 @@
 import { Elysia } from "elysia";
 import { checkAuth } from "../../auth/checkAuth";
 import { actorOf } from "../../http/actor";
-import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
 import { QueryAnswer, RunQueryBody, SqlErrorBody } from "./query.model";
@@ -16,7 +15,7 @@ export function queryController(service: QueryService, accessTokenSecret: string
       async ({ body, userId, request, server }) => {
         // A long statement is bounded by statement_timeout, not by the server's idle limit.
         server?.timeout(request, 0);
-        return service.runQuery(actorOf(userId, request, server), { ...body, vpsId: toMachineId(body.vpsId) }, request.signal);
+        return service.runQuery(actorOf(userId, request, server), { ...body, vpsId: body.vpsId }, request.signal);
       },
       {
         body: RunQueryBody,

@@ -2,7 +2,6 @@ import { Elysia } from "elysia";
 import { checkAuth } from "../../auth/checkAuth";
 import { MachineAccessDeniedError, MachineNotVisibleError } from "../../errors/appErrors";
 import { actorOf } from "../../http/actor";
-import { toMachineId } from "../../http/commonModels";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
 import type { TableService } from "./tableService";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
@@ -18,7 +17,7 @@ export function tablesController(service: TableService, accessTokenSecret: strin
       "/get-tables-list",
       async ({ body, userId, request, server }) => {
         requireCatalogNames({ schema: body.schema });
-        const data = await service.listTables(actorOf(userId, request, server), { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
+        const data = await service.listTables(actorOf(userId, request, server), { vpsId: body.vpsId, vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
         return { status: 200 as const, data, message: "Tables list fetched successfully" };
       },
       {
@@ -31,7 +30,7 @@ export function tablesController(service: TableService, accessTokenSecret: strin
       "/get-table-data",
       async ({ body, userId, request, server }) => {
         try {
-          const where = { vpsId: toMachineId(body.vpsId), vpsIp: body.vpsIp, databaseName: body.databaseName };
+          const where = { vpsId: body.vpsId, vpsIp: body.vpsIp, databaseName: body.databaseName };
           const { tableName, schema, limit, offset, orderBy, order, format, csvSafe } = body;
           requireCatalogNames({ tableName, schema, orderBy });
           const result = await service.readTable(actorOf(userId, request, server), where, tableName, { schema, limit, offset, orderBy, order, format, csvSafe }, request.signal);
