@@ -79,7 +79,7 @@ export function backupServiceFor(deps: AppDependencies, backups: BackupStore) {
     audit: deps.audit ?? noAudit,
     sessions: deps.sessions,
     encryptionKey: deps.encryptionKey,
-    login: { user: deps.ssh.user, port: deps.ssh.port },
+    ssh: deps.ssh,
     engines: { postgres: postgresBackupEngine(deps.ssh.user), mysql: mysqlBackupEngine(deps.ssh.user) },
     settings: { retention: config.retention, answerWithinMs: config.answerWithinMs, dumpTimeoutMs: config.dumpTimeoutMs, commandTimeoutMs: deps.ssh.commandTimeoutMs },
     logger: deps.logger ?? silentLogger,
@@ -91,8 +91,6 @@ export function backupServiceFor(deps: AppDependencies, backups: BackupStore) {
 export function createApp(deps: AppDependencies) {
   const logger = deps.logger ?? silentLogger;
   const clock = deps.clock ?? (() => new Date());
-  const login = { user: deps.ssh.user, port: deps.ssh.port };
-  const remote = { sshUser: deps.ssh.user, commandTimeoutMs: deps.ssh.commandTimeoutMs, installTimeoutMs: deps.ssh.installTimeoutMs };
 
   const shared = {
     store: deps.store,
@@ -101,8 +99,7 @@ export function createApp(deps: AppDependencies) {
     sessions: deps.sessions,
     secretBox: createSecretBox(deps.encryptionKey, 10_000),
     encryptionKey: deps.encryptionKey,
-    login,
-    remote,
+    ssh: deps.ssh,
     // One per service instance: PostgreSQL and MySQL deploys to one machine take turns.
     hostLocks: new KeyedMutex(),
     logger,
@@ -116,8 +113,7 @@ export function createApp(deps: AppDependencies) {
     audit: deps.audit ?? noAudit,
     sessions: deps.sessions,
     encryptionKey: deps.encryptionKey,
-    login,
-    remote,
+    ssh: deps.ssh,
     maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
   });
 
@@ -129,8 +125,8 @@ export function createApp(deps: AppDependencies) {
     audit: deps.audit ?? noAudit,
     secretBox: createSecretBox(deps.encryptionKey, 1_000),
     encryptionKey: deps.encryptionKey,
-    login,
-    connections: createSqlConnectionPool({ sessions: deps.sessions, remote, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 4 }),
+    ssh: deps.ssh,
+    connections: createSqlConnectionPool({ sessions: deps.sessions, ssh: deps.ssh, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 4 }),
     statementTimeoutMs: querySettings.statementTimeoutMs,
     maxRows: querySettings.maxRows,
     maxBytes: 64 * 1024 * 1024,
@@ -146,8 +142,7 @@ export function createApp(deps: AppDependencies) {
       sessions: deps.sessions,
       secretBox: createSecretBox(deps.encryptionKey, 10_000),
       encryptionKey: deps.encryptionKey,
-      login,
-      remote,
+      ssh: deps.ssh,
       hostLocks: new KeyedMutex(),
       probe: deps.redisProbe ?? probeRedis,
       probeTimeoutMs: deps.ssh.connectTimeoutMs,

@@ -127,8 +127,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       sessions,
       audit,
       encryptionKey: wiring.encryptionKey,
-      login: { user: config.ssh.user, port: config.ssh.port },
-      remote: { sshUser: config.ssh.user, commandTimeoutMs: config.ssh.commandTimeoutMs, installTimeoutMs: config.ssh.installTimeoutMs },
+      ssh: config.ssh,
       logger,
     },
     // A deploy younger than its longest possible run may still be in progress elsewhere.

@@ -1,14 +1,11 @@
+import type { SshSettings } from "../config/env";
 import { RemoteStepError } from "../errors/appErrors";
 import type { CommandResult, SSHClient } from "../ssh/SSHClient";
 import { LineSplitter, readMarkers, type ScriptMarkers } from "./scriptOutput";
 import { bashScriptCommand } from "./shell";
 
 /** How every engine runs commands on a machine: who we log in as, and how long things may take. */
-export interface RemoteSettings {
-  sshUser: string;
-  commandTimeoutMs: number;
-  installTimeoutMs: number;
-}
+export type RemoteSettings = Pick<SshSettings, "user" | "commandTimeoutMs" | "installTimeoutMs">;
 
 export type StepLogger = (event: { step: string; host: string }) => void;
 
@@ -34,7 +31,7 @@ export async function runStepScript(ssh: SSHClient, settings: RemoteSettings, sc
   const { installTimeoutMs, commandTimeoutMs } = settings;
   const lines = new LineSplitter(MARKER_LINE_MAX_CHARS);
   const stepsSeen = new Set<string>();
-  const result = await ssh.exec(bashScriptCommand(settings.sshUser), {
+  const result = await ssh.exec(bashScriptCommand(settings.user), {
     stdin: script,
     timeoutMs: commandTimeoutMs,
     deadlineMs: installTimeoutMs + commandTimeoutMs,

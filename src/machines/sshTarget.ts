@@ -1,11 +1,9 @@
+import type { SshSettings } from "../config/env";
 import { decryptMachineSecret } from "../crypto/machineSecret";
 import type { SshTarget } from "../ssh/sshSessions";
 import type { MachineRecord } from "./machineRegistry";
 
-export interface SshLoginSettings {
-  user: string;
-  port: number;
-}
+export type SshLoginSettings = Pick<SshSettings, "user" | "port">;
 
 function tryDecrypt(cipherText: string, encryptionKey: string): string | undefined {
   try {

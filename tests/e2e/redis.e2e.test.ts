@@ -364,12 +364,11 @@ describe("failures roll everything back", () => {
     if (!machine) throw new Error("the test machine is not registered");
     const target = sshTargetFor(machine, { user: "root", port: 22 }, TEST_ENCRYPTION_KEY);
     const sessions = createDirectSessions(5_000);
-    const remote = { sshUser: "root", commandTimeoutMs: TEST_SSH.commandTimeoutMs, installTimeoutMs: TEST_SSH.installTimeoutMs };
     // What the crashed process had done on the machine: the whole deploy, not yet recorded as running.
-    await sessions.withSession(target, (ssh) => new RedisSSHHelper(ssh, remote, vps.ip).deploy({ instance: "crashed", port: 6412, deployId: row.id, password: "crashed-pass" }));
+    await sessions.withSession(target, (ssh) => new RedisSSHHelper(ssh, TEST_SSH, vps.ip).deploy({ instance: "crashed", port: 6412, deployId: row.id, password: "crashed-pass" }));
     expect(await listeningOn(6412)).toBe(true);
     const result = await reconcileUnfinishedRedisDeploys(
-      { caching: dbs.caching, registry: dbs.registry, sessions, audit: noAudit, encryptionKey: TEST_ENCRYPTION_KEY, login: { user: "root", port: 22 }, remote, logger },
+      { caching: dbs.caching, registry: dbs.registry, sessions, audit: noAudit, encryptionKey: TEST_ENCRYPTION_KEY, ssh: TEST_SSH, logger },
       new Date(Date.now() + 60_000),
     );
     expect(result).toEqual({ rolledBack: 1, failed: 1 });

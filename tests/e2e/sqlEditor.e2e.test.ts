@@ -5,7 +5,7 @@ import { createSqlConnectionPool } from "../../src/engines/postgres/sqlConnectio
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { audit_log } from "../../src/metadata/schema";
 import { psqlOnVps } from "../support/remoteDb";
-import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
+import { captureLogger, startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
 
 /**
@@ -246,7 +246,7 @@ describe("which database", () => {
 describe("session pool", () => {
   test("idle sessions are capped per machine: each holds an SSH lease others may need", async () => {
     const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
-    const pool = createSqlConnectionPool({ sessions, remote: { sshUser: "root", commandTimeoutMs: 30_000, installTimeoutMs: 30_000 }, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 1 });
+    const pool = createSqlConnectionPool({ sessions, ssh: TEST_SSH, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 1 });
     const target = { machineId: sandbox.machineId, host: sandbox.vps.ip, port: 22, username: "root", password: sandbox.vps.rootPassword };
     try {
       const editor = await pool.acquire(target, { dbName: "editor", role: "editor_user", password: PASSWORD });

@@ -8,7 +8,7 @@ import { createAuditTrail } from "../../src/metadata/auditTrail";
 import { audit_log, deployed_db } from "../../src/metadata/schema";
 import { KeyedMutex } from "../../src/shared/keyedMutex";
 import { embeddedSql, scriptedSessions, type MachineScript, type RemoteCall } from "../support/scriptedSsh";
-import { captureLogger } from "../support/testApp";
+import { captureLogger, TEST_SSH } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
@@ -18,6 +18,7 @@ import { TEST_ENCRYPTION_KEY } from "../support/tokens";
  * a real machine is proven by tests/e2e.
  */
 const ME = 41;
+const SSH = { ...TEST_SSH, commandTimeoutMs: 5_000, installTimeoutMs: 5_000 };
 const HOST = "192.0.2.10";
 let dbs: TestDatabases;
 let machineId = 0;
@@ -35,8 +36,7 @@ function serviceWith(script: MachineScript, probe: DatabaseProbe = async () => u
     sessions,
     secretBox: createSecretBox(TEST_ENCRYPTION_KEY),
     encryptionKey: TEST_ENCRYPTION_KEY,
-    login: { user: "root", port: 22 },
-    remote: { sshUser: "root", commandTimeoutMs: 5_000, installTimeoutMs: 5_000 },
+    ssh: SSH,
     hostLocks: new KeyedMutex(),
     probe,
     logger,
@@ -172,8 +172,7 @@ describe("reconciliation of interrupted deploys", () => {
       sessions,
       audit: createAuditTrail(dbs.drizzleDb, logger),
       encryptionKey: TEST_ENCRYPTION_KEY,
-      login: { user: "root", port: 22 },
-      remote: { sshUser: "root", commandTimeoutMs: 5_000, installTimeoutMs: 5_000 },
+      ssh: SSH,
       logger,
     };
     return { run: () => reconcileUnfinishedDeploys(deps, new Date(Date.now() + 60_000)), calls: sessions.calls };

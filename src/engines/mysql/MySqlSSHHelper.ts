@@ -64,7 +64,7 @@ export class MySqlSSHHelper {
   }
 
   private async runAsRoot(sql: string, step: string, doing: string): Promise<string> {
-    const command = this.settings.sshUser === "root" ? MYSQL_AS_ROOT_COMMAND : `sudo -n sh -c ${quoteShell(MYSQL_AS_ROOT_COMMAND)}`;
+    const command = this.settings.user === "root" ? MYSQL_AS_ROOT_COMMAND : `sudo -n sh -c ${quoteShell(MYSQL_AS_ROOT_COMMAND)}`;
     const result = await this.ssh.exec(command, { stdin: sql, timeoutMs: this.settings.commandTimeoutMs });
     if (result.exitCode !== 0) throw new RemoteStepError(step, `MySQL on the machine failed while ${doing}`);
     return result.stdout;

@@ -127,7 +127,7 @@ export class PostgresSSHHelper {
   /** See openTableData in tableReader.ts. */
   /** The port of the running cluster holding `dbName`, or undefined when none has it. */
   async findDatabasePort(dbName: string): Promise<number | undefined> {
-    const result = await this.ssh.exec(bashScriptCommand(this.settings.sshUser), { stdin: databasePortScript(dbName), timeoutMs: this.settings.commandTimeoutMs });
+    const result = await this.ssh.exec(bashScriptCommand(this.settings.user), { stdin: databasePortScript(dbName), timeoutMs: this.settings.commandTimeoutMs });
     const port = Number(readMarkers(result.stdout).result.get("port"));
     if (Number.isInteger(port) && port > 0 && port < 65536) return port;
     if (result.exitCode !== 0) throw new RemoteStepError("find-port", "Could not find the PostgreSQL cluster of the database on the machine");

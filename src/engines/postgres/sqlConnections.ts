@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
+import type { SshSettings } from "../../config/env";
 import pg from "pg";
 import type { ClientChannel } from "ssh2";
 import { NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
 import { PostgresSSHHelper } from "./PostgresSSHHelper";
-import type { RemoteSettings } from "../stepScript";
 import type { SSHClient } from "../../ssh/SSHClient";
 import type { SshSessions, SshTarget } from "../../ssh/sshSessions";
 
@@ -25,7 +25,7 @@ export interface SqlConnection {
 
 export interface SqlConnectionSettings {
   sessions: SshSessions;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   connectTimeoutMs: number;
   /** Server-side statement_timeout, set at login (a startup parameter, so DISCARD ALL keeps it). */
   statementTimeoutMs: number;
@@ -118,7 +118,7 @@ export function createSqlConnectionPool(settings: SqlConnectionSettings) {
       });
       settings.sessions
         .withSession(target, async (ssh) => {
-          const port = await new PostgresSSHHelper(ssh, settings.remote, target.host).findDatabasePort(login.dbName);
+          const port = await new PostgresSSHHelper(ssh, settings.ssh, target.host).findDatabasePort(login.dbName);
           if (port === undefined) throw new NotFoundError(`Database ${login.dbName} was not found on the machine`);
           const channel = await ssh.forwardToLocalPort(port);
           const client = new pg.Client({

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { SshSettings } from "../../config/env";
 import type { Actor, AuditTrail } from "../../metadata/auditTrail";
 import type { BackupStore } from "../../metadata/backupStore";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
@@ -7,7 +8,7 @@ import { namesOnMachine } from "../../metadata/recordedNames";
 import { BACKUP_STATUS, DEPLOY_STATUS, type BackupRow, type DeployedDbRow } from "../../metadata/schema";
 import { AppError, ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError } from "../../errors/appErrors";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
 import type { Logger } from "../../shared/logger";
 import type { SshSessions } from "../../ssh/sshSessions";
@@ -33,7 +34,7 @@ export interface BackupServiceDeps {
   audit: AuditTrail;
   sessions: SshSessions;
   encryptionKey: string;
-  login: SshLoginSettings;
+  ssh: SshSettings;
   /** One per engine whose databases can be backed up; a backup row names its engine. */
   engines: Record<Engine, BackupEngine>;
   settings: BackupSettings;
@@ -123,7 +124,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       const done = (await deps.backups.listForDatabase(backup.userId, backup.databaseId)).filter((row) => row.status === BACKUP_STATUS.done && row.engine === backup.engine);
       const expired = done.slice(settings.retention);
       if (expired.length === 0) return;
-      await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), async (ssh) => {
+      await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), async (ssh) => {
         for (const row of expired) {
           await engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs);
           await deps.backups.remove(row.id);
@@ -154,7 +155,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       const audit = { action: "backup" as const, machineId: machine.id, host: machine.ip, dbName: row.dbName };
 
       const job = deps.sessions
-        .withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => engine.dump(ssh, dbName, path, settings.dumpTimeoutMs))
+        .withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engine.dump(ssh, dbName, path, settings.dumpTimeoutMs))
         .then(
           async (file) => {
             const done = await deps.backups.markDone(started.id, file);
@@ -199,7 +200,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       if (row.status !== BACKUP_STATUS.done || row.sizeBytes === null || row.sha256 === null) throw new ConflictError(`Backup ${id} is ${row.status}, there is no file to download`);
       const machine = await ownMachine(actor, row.machineId, row.host, row.dbName, "backup-download");
       const expected = { size: row.sizeBytes, sha256: row.sha256 };
-      return withHeldSession(deps.sessions, sshTargetFor(machine, deps.login, deps.encryptionKey), async (ssh) => {
+      return withHeldSession(deps.sessions, sshTargetFor(machine, deps.ssh, deps.encryptionKey), async (ssh) => {
         const command = await engineOfBackup(row).read(ssh, row.path, expected.sha256, settings.commandTimeoutMs);
         const chunks = command.stdout[Symbol.asyncIterator]();
         const first = await chunks.next();
@@ -277,7 +278,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       const claimed = await deps.databases.insertDeploying({ dbName, username: backup.roleName, password: sameRole.password, host: machine.ip, dbType: engine.engine, vpsId: machine.id, userId: actor.userId });
       const audit = { action: "backup-restore" as const, machineId: machine.id, host: machine.ip, dbName };
       try {
-        await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) =>
+        await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) =>
           engine.restore(ssh, { path: backup.path, sha256: backup.sha256 ?? "", dbName, roleName: backup.roleName, deployId: claimed.id }, settings.dumpTimeoutMs),
         );
         await deps.databases.markRunning(claimed.id);
@@ -295,7 +296,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       if (row.status === BACKUP_STATUS.running) throw new ConflictError(`Backup ${id} is still running`);
       if (row.status === BACKUP_STATUS.done) {
         const machine = await ownMachine(actor, row.machineId, row.host, row.dbName, "backup-delete");
-        await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
+        await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
       }
       await deps.backups.remove(id);
       await deps.audit.record(actor, { action: "backup-delete", outcome: "success", machineId: row.machineId, host: row.host, dbName: row.dbName, detail: `backup ${id}` });
@@ -311,7 +312,7 @@ export function createBackupService(deps: BackupServiceDeps) {
         try {
           const machine = await deps.registry.findOwned(row.machineId, row.userId);
           if (machine && machine.ip.trim() === row.host.trim()) {
-            await deps.sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
+            await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
           }
         } catch (error) {
           deps.logger.warn("backup.cleanup_failed", { backupId: row.id, reason: error instanceof Error ? error.name : "unknown" });

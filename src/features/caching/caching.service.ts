@@ -1,4 +1,5 @@
 import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
+import type { SshSettings } from "../../config/env";
 import type { CachingStore } from "../../metadata/cachingStore";
 import { CACHING_STATUS, type CachingRow } from "../../metadata/schema";
 import type { SecretBox } from "../../crypto/secretBox";
@@ -7,9 +8,8 @@ import type { RedisProbe } from "../../engines/redis/redisClient";
 import { isReservedRedisName, isValidRedisName, isValidRedisPort, REDIS_PORT_MAX, REDIS_PORT_MIN } from "../../engines/redis/redisRules";
 import { ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
 import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../engines/stepScript";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
@@ -23,8 +23,7 @@ export interface CachingServiceDeps {
   sessions: SshSessions;
   secretBox: SecretBox;
   encryptionKey: string;
-  login: SshLoginSettings;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   hostLocks: KeyedMutex;
   probe: RedisProbe;
   /** How long the TCP proof (AUTH + PING) may take. */
@@ -71,11 +70,11 @@ export function createCachingService(deps: CachingServiceDeps) {
   const { store, registry, sessions, secretBox, logger } = deps;
 
   const helperFor = (ssh: SSHClient, host: string) =>
-    new RedisSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("redis.step", { host, step }));
+    new RedisSSHHelper(ssh, deps.ssh, host, ({ step }) => logger.info("redis.step", { host, step }));
 
   const onMachine = <T>(machine: MachineRecord, work: (helper: RedisSSHHelper) => Promise<T>): Promise<T> =>
     deps.hostLocks.run(machine.ip, () =>
-      sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => work(helperFor(ssh, machine.ip))),
+      sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => work(helperFor(ssh, machine.ip))),
     );
 
   /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
@@ -211,7 +210,7 @@ export function createCachingService(deps: CachingServiceDeps) {
     const machine = await registry.findOwned(machineId, userId);
     if (!machine || machine.ownerId !== userId) throw new MachineAccessDeniedError();
     const recorded = await store.portsOfUserOnMachine(userId, machine.id);
-    const listening = await sessions.withSession(sshTargetFor(machine, deps.login, deps.encryptionKey), (ssh) => helperFor(ssh, machine.ip).listeningPorts());
+    const listening = await sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => helperFor(ssh, machine.ip).listeningPorts());
     return [...new Set([...recorded, ...listening])].sort((a, b) => a - b);
   }
 

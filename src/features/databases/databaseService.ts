@@ -1,4 +1,5 @@
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import type { SshSettings } from "../../config/env";
 import { engineOf } from "../../metadata/engines";
 import { namesOnMachine } from "../../metadata/recordedNames";
 import type { DeployedDbRow } from "../../metadata/schema";
@@ -6,11 +7,10 @@ import type { SecretBox } from "../../crypto/secretBox";
 import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
 import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
 import { isReservedDatabase, isReservedRole } from "../../engines/postgres/identifiers";
 import { PostgresSSHHelper } from "../../engines/postgres/PostgresSSHHelper";
-import type { RemoteSettings } from "../../engines/stepScript";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import { errorIdentity } from "../../shared/errorIdentity";
 import type { Logger } from "../../shared/logger";
@@ -28,8 +28,7 @@ export interface DatabaseServiceDeps {
   sessions: SshSessions;
   secretBox: SecretBox;
   encryptionKey: string;
-  login: SshLoginSettings;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   hostLocks: KeyedMutex;
   probe: DatabaseProbe;
   logger: Logger;
@@ -73,7 +72,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
   const { store, registry, sessions, secretBox, logger } = deps;
 
   const helperFor = (ssh: SSHClient, host: string) =>
-    new PostgresSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("remote.step", { host, step }));
+    new PostgresSSHHelper(ssh, deps.ssh, host, ({ step }) => logger.info("remote.step", { host, step }));
 
   /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
   const audited = auditedWork(deps.audit);
@@ -87,7 +86,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     if (isReservedRole(request.userName)) throw new InvalidRequestError(`${request.userName} is a reserved role name`);
 
     const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
-    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+    const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
     const sealedPassword = secretBox.seal(request.password);
     const row = await store.insertDeploying({
       dbName: request.dbName,
@@ -148,7 +147,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     if (engineOf(row.dbType) !== "postgres") throw new InvalidRequestError("This is a MySQL database: delete it with POST /delete-mysql");
     if (row.status === "deploying") throw new ConflictError("This database is still being deployed, try again when it is running");
     const machine = await verifyMachine(registry, row.vpsId, userId, row.host);
-    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+    const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
     const onMachine = namesOnMachine(row);
     const roleSharedWith = await store.countOtherUsersOfRole({ userId, vpsId: row.vpsId, host: row.host, engine: "postgres" }, onMachine.roleName, row.id);
     const dropRole = roleSharedWith === 0 && !isReservedRole(onMachine.roleName) ? onMachine.roleName : undefined;

@@ -1,9 +1,9 @@
 import type { AuditTrail } from "../../metadata/auditTrail";
+import type { SshSettings } from "../../config/env";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { PostgresSSHHelper } from "../../engines/postgres/PostgresSSHHelper";
-import type { RemoteSettings } from "../../engines/stepScript";
 import type { Logger } from "../../shared/logger";
 import type { SshSessions } from "../../ssh/sshSessions";
 
@@ -13,8 +13,7 @@ export interface ReconcileDeps {
   sessions: SshSessions;
   audit: AuditTrail;
   encryptionKey: string;
-  login: SshLoginSettings;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   logger: Logger;
 }
 
@@ -36,9 +35,9 @@ export async function reconcileUnfinishedDeploys(deps: ReconcileDeps, staleBefor
     try {
       const machine = await deps.registry.findOwned(row.vpsId, row.userId);
       if (!machine || machine.ip !== row.host) throw new Error("machine no longer registered to the owner");
-      const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+      const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
       await deps.sessions.withSession(target, (ssh) =>
-        new PostgresSSHHelper(ssh, deps.remote, machine.ip).rollbackUnfinished({ dbName: row.dbName, userName: row.username, deployId: row.id }),
+        new PostgresSSHHelper(ssh, deps.ssh, machine.ip).rollbackUnfinished({ dbName: row.dbName, userName: row.username, deployId: row.id }),
       );
       await deps.store.remove(row.id);
       await deps.audit.record(actor, { ...event, outcome: "failure", detail: "interrupted; rolled back at reconciliation" });

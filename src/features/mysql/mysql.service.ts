@@ -1,4 +1,5 @@
 import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
+import type { SshSettings } from "../../config/env";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import { DB_TYPE_OF } from "../../metadata/engines";
 import type { SecretBox } from "../../crypto/secretBox";
@@ -7,9 +8,8 @@ import { MySqlSSHHelper } from "../../engines/mysql/MySqlSSHHelper";
 import type { MySqlProbe } from "../../engines/mysql/mysqlProbe";
 import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../engines/stepScript";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
@@ -23,8 +23,7 @@ export interface MySqlServiceDeps {
   sessions: SshSessions;
   secretBox: SecretBox;
   encryptionKey: string;
-  login: SshLoginSettings;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   hostLocks: KeyedMutex;
   probe: MySqlProbe;
   logger: Logger;
@@ -44,7 +43,7 @@ function connectionString(user: string, password: string, host: string, port: nu
 export function createMySqlService(deps: MySqlServiceDeps) {
   const { store, registry, sessions, secretBox, logger } = deps;
   const helperFor = (ssh: SSHClient, host: string) =>
-    new MySqlSSHHelper(ssh, deps.remote, host, ({ step }) => logger.info("remote.step", { host, step, engine: "mysql" }));
+    new MySqlSSHHelper(ssh, deps.ssh, host, ({ step }) => logger.info("remote.step", { host, step, engine: "mysql" }));
 
   /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
   const audited = auditedWork(deps.audit, "mysql");
@@ -57,7 +56,7 @@ export function createMySqlService(deps: MySqlServiceDeps) {
     if (isReservedMySqlDatabase(request.dbName)) throw new InvalidRequestError(`${request.dbName} is a reserved database name`);
     if (isReservedMySqlUser(request.userName)) throw new InvalidRequestError(`${request.userName} is a reserved user name`);
     const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
-    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+    const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
     const sealedPassword = secretBox.seal(request.password);
     const row = await store.insertDeploying({
       dbName: request.dbName,
@@ -117,7 +116,7 @@ export function createMySqlService(deps: MySqlServiceDeps) {
       const userSharedWith = await store.countOtherUsersOfRole(scope, row.username, row.id);
       const dropUser = userSharedWith === 0 && !isReservedMySqlUser(row.username) ? row.username : undefined;
       const dropDb = isReservedMySqlDatabase(row.dbName) ? undefined : row.dbName;
-      const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+      const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
       await deps.hostLocks.run(machine.ip, () => sessions.withSession(target, (ssh) => helperFor(ssh, machine.ip).drop({ dbName: dropDb, userName: dropUser })));
       await store.remove(row.id);
       logger.info("database.deleted", { id: row.id, host: row.host, userId: actor.userId, droppedUser: Boolean(dropUser), engine: "mysql" });

@@ -1,12 +1,12 @@
 import type { Actor, AuditTrail } from "../../metadata/auditTrail";
+import type { SshSettings } from "../../config/env";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { SecretBox } from "../../crypto/secretBox";
 import { connectMySql, csvWriter, jsonPageWriter, listMySqlTables, mysqlTableHead, streamMySqlRows, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, MachineNotVisibleError, NotFoundError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../engines/stepScript";
 import type { SshSessions } from "../../ssh/sshSessions";
 import { withHeldSession } from "../tables/heldSession";
 import type { MySqlTableDataBody, MySqlTablesListBody } from "./mysql.model";
@@ -18,8 +18,7 @@ export interface MySqlBrowsingDeps {
   sessions: SshSessions;
   secretBox: SecretBox;
   encryptionKey: string;
-  login: SshLoginSettings;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   /** Rows in a JSON page without `limit`. */
   maxRows: number;
 }
@@ -54,12 +53,12 @@ export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
       throw new NotFoundError("Database not found");
     }
     const password = deps.secretBox.isSealed(row.password) ? deps.secretBox.open(row.password) : row.password;
-    return { target: sshTargetFor(machine, deps.login, deps.encryptionKey), login: { user: row.username, password, database: row.dbName } };
+    return { target: sshTargetFor(machine, deps.ssh, deps.encryptionKey), login: { user: row.username, password, database: row.dbName } };
   }
 
   async function listTables(actor: Actor, request: typeof MySqlTablesListBody.static): Promise<MySqlTableEntry[]> {
     const { target, login } = await locate(actor, "list-tables", request);
-    const timeoutMs = deps.remote.commandTimeoutMs;
+    const timeoutMs = deps.ssh.commandTimeoutMs;
     return deps.sessions.withSession(target, async (ssh) => {
       const connection = await connectMySql(ssh, login, timeoutMs);
       try {
@@ -72,7 +71,7 @@ export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
 
   async function readTable(actor: Actor, request: typeof MySqlTableDataBody.static): Promise<MySqlTableRead> {
     const { target, login } = await locate(actor, "read-table", request);
-    const timeoutMs = deps.remote.commandTimeoutMs;
+    const timeoutMs = deps.ssh.commandTimeoutMs;
     const format = request.format ?? "json";
     const offset = request.offset ?? 0;
     const limit = request.limit ?? (format === "json" ? deps.maxRows : undefined);

@@ -1,4 +1,5 @@
 import type { QuerySettings } from "../../config/env";
+import type { SshSettings } from "../../config/env";
 import type { Actor, AuditTrail } from "../../metadata/auditTrail";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { DeployedDbRow } from "../../metadata/schema";
@@ -7,9 +8,8 @@ import { runMySqlText, type MySqlStatementResult } from "../../engines/mysql/mys
 import { connectMySql } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteTimeoutError, SqlStatementError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { RemoteSettings } from "../../engines/stepScript";
 import type { SshSessions } from "../../ssh/sshSessions";
 import type { RunMySqlQueryBody } from "./mysql.model";
 
@@ -20,8 +20,7 @@ export interface MySqlQueryDeps {
   sessions: SshSessions;
   secretBox: SecretBox;
   encryptionKey: string;
-  login: SshLoginSettings;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   query: QuerySettings;
 }
 
@@ -71,11 +70,11 @@ export function createMySqlQueryService(deps: MySqlQueryDeps) {
     const row = resolveMySqlRow(mysqlRows, request.databaseName);
     const password = deps.secretBox.isSealed(row.password) ? deps.secretBox.open(row.password) : row.password;
     const login = { user: row.username, password, database: row.dbName };
-    const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+    const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
     const { statementTimeoutMs, maxRows } = deps.query;
 
     const outcome = await deps.sessions.withSession(target, async (ssh) => {
-      const connection = await connectMySql(ssh, login, deps.remote.commandTimeoutMs, { multipleStatements: true });
+      const connection = await connectMySql(ssh, login, deps.ssh.commandTimeoutMs, { multipleStatements: true });
       // The server stops a statement past the limit (MariaDB: max_statement_time in seconds; MySQL: max_execution_time, SELECTs).
       const limit = await runMySqlText(connection, "SELECT VERSION()", 1);
       const mariadb = String(limit.results[0]?.rows[0]?.["VERSION()"] ?? "").toLowerCase().includes("mariadb");

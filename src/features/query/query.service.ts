@@ -1,11 +1,12 @@
 import type { SecretBox } from "../../crypto/secretBox";
+import type { SshSettings } from "../../config/env";
 import type { Actor, AuditTrail } from "../../metadata/auditTrail";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import { namesOnMachine } from "../../metadata/recordedNames";
 import { DEPLOY_STATUS, type DeployedDbRow } from "../../metadata/schema";
 import { ConflictError, InvalidRequestError, MachineAccessDeniedError, MachineUnreachableError, RemoteTimeoutError, SqlStatementError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
 import type { SqlConnection, SqlConnectionPool } from "../../engines/postgres/sqlConnections";
 import { statementIndexAt } from "../../engines/postgres/statementIndex";
@@ -19,7 +20,7 @@ export interface QueryServiceDeps {
   audit: AuditTrail;
   secretBox: SecretBox;
   encryptionKey: string;
-  login: SshLoginSettings;
+  ssh: SshSettings;
   connections: SqlConnectionPool;
   statementTimeoutMs: number;
   maxRows: number;
@@ -140,7 +141,7 @@ export function createQueryService(deps: QueryServiceDeps) {
       const row = resolveDatabaseRow(pgRows, request.databaseName);
       if (row.status !== DEPLOY_STATUS.running) throw new ConflictError(`Database ${row.dbName} is ${row.status === DEPLOY_STATUS.deploying ? "still being deployed" : "not running"}`);
       const { dbName, roleName } = namesOnMachine(row);
-      const target = sshTargetFor(machine, deps.login, deps.encryptionKey);
+      const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
       const started = performance.now();
       const audited = (outcome: "success" | "failure", detail: string) =>
         deps.audit.record(actor, { ...auditBase, dbName: row.dbName, outcome, detail: `${detail}, ${milliseconds(performance.now() - started)}` });

@@ -1,13 +1,13 @@
 import type { Actor, AuditTrail } from "../../metadata/auditTrail";
+import type { SshSettings } from "../../config/env";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import { foldUnquotedName, namesOnMachine } from "../../metadata/recordedNames";
 import { InvalidRequestError, MachineAccessDeniedError } from "../../errors/appErrors";
 import type { MachineRecord } from "../../machines/machineRegistry";
 import type { MachineRegistry } from "../../machines/machineRegistry";
-import { sshTargetFor, type SshLoginSettings } from "../../machines/sshTarget";
+import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
 import { PostgresSSHHelper } from "../../engines/postgres/PostgresSSHHelper";
-import type { RemoteSettings } from "../../engines/stepScript";
 import type { SshSessions } from "../../ssh/sshSessions";
 import { withHeldSession } from "./heldSession";
 import { tableBody } from "./tableBody";
@@ -21,8 +21,7 @@ export interface TableServiceDeps {
   audit: AuditTrail;
   sessions: SshSessions;
   encryptionKey: string;
-  login: SshLoginSettings;
-  remote: RemoteSettings;
+  ssh: SshSettings;
   /** Rows in a JSON answer that did not ask for a `limit`. */
   maxRows: number;
 }
@@ -52,7 +51,7 @@ export function createTableService(deps: TableServiceDeps) {
       }
       throw error;
     }
-    return { machine, target: sshTargetFor(machine, deps.login, deps.encryptionKey), dbName: await databaseOnMachine(actor, machine, where.databaseName) };
+    return { machine, target: sshTargetFor(machine, deps.ssh, deps.encryptionKey), dbName: await databaseOnMachine(actor, machine, where.databaseName) };
   }
 
   /**
@@ -73,7 +72,7 @@ export function createTableService(deps: TableServiceDeps) {
   return {
     async listTables(actor: Actor, where: MachineDatabase, schema?: string): Promise<string[]> {
       const { machine, target, dbName } = await targetFor(actor, "list-tables", where);
-      return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.remote, machine.ip).getTablesList(dbName, schema));
+      return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.ssh, machine.ip).getTablesList(dbName, schema));
     },
 
     /**
@@ -84,7 +83,7 @@ export function createTableService(deps: TableServiceDeps) {
       const { machine, target, dbName } = await targetFor(actor, "read-table", where);
       const read = toTableRead(dbName, tableName, options, deps.maxRows);
       return withHeldSession(deps.sessions, target, async (ssh) => {
-        const table = await new PostgresSSHHelper(ssh, deps.remote, machine.ip).openTableData(read.query, signal);
+        const table = await new PostgresSSHHelper(ssh, deps.ssh, machine.ip).openTableData(read.query, signal);
         const format =
           read.format === "csv"
             ? csvRowsFormat({ csvSafe: read.csvSafe })
@@ -93,7 +92,7 @@ export function createTableService(deps: TableServiceDeps) {
         const released = new Promise<void>((resolve) => {
           release = resolve;
         });
-        const body = tableBody(table, format, { idleMs: deps.remote.commandTimeoutMs, onEnd: () => release() });
+        const body = tableBody(table, format, { idleMs: deps.ssh.commandTimeoutMs, onEnd: () => release() });
         return { value: { format: read.format, body }, released };
       });
     },
