@@ -15,7 +15,7 @@ export function queryController(service: QueryService, accessTokenSecret: string
       async ({ body, userId, request, server }) => {
         // A long statement is bounded by statement_timeout, not by the server's idle limit.
         server?.timeout(request, 0);
-        return service.runQuery(actorOf(userId, request, server), { ...body, vpsId: body.vpsId }, request.signal);
+        return service.runQuery(actorOf(userId, request, server), body, request.signal);
       },
       {
         body: RunQueryBody,

@@ -28,7 +28,7 @@ export interface QueryServiceDeps {
   maxBytes: number;
 }
 
-type RunQueryRequest = typeof RunQueryBody.static & { vpsId: number };
+type RunQueryRequest = typeof RunQueryBody.static;
 
 interface StatementAnswer {
   rows: StatementResult["rows"];
