@@ -152,30 +152,32 @@ export interface RowsWriter {
   tail(converter: TextResultConverter): string;
 }
 
-/** Converted output gathered before it is handed to the HTTP stream: one chunk per SSH packet would cost more. */
-const CHUNK_BYTES = 128 * 1024;
 /** See src/features/tables/tableBody.ts: a GC hint every few MiB keeps the garbage of a large table small. */
 const GC_HINT_EVERY_BYTES = 8 * 1024 * 1024;
 
 /**
  * Streams the head's rows through `writer`. The session's channel is taken from `mysql2` (which
  * logged in and read the head), the SELECT is sent on it and its result set converted byte by
- * byte (textResultConverter.ts). The channel is paused while the client is slow, so the server
+ * byte (textResultConverter.ts). Full output buffers go out as they fill; a partial one when
+ * the client asks for more and nothing else is there, so a fast client gets rows at once and a
+ * slow one gets larger chunks. The channel is paused while the client is behind, so the server
  * waits; the query ends when the client goes away (the channel is closed) or the server stays
  * silent for `idleMs` while the client waits.
  */
 export function streamMySqlRows(session: MySqlSession, head: MySqlTableHead, writer: RowsWriter, idleMs: number, onEnd: () => void): ReadableStream<Uint8Array> {
   const channel = session.handover.takeOver();
-  const names = head.columns.map((column) => column.name);
-  const converter = new TextResultConverter(names, writer.encoding);
+  const converter = new TextResultConverter(
+    head.columns.map((column) => column.name),
+    writer.encoding,
+  );
   let finished = false;
-  let pending: Buffer[] = [Buffer.from(writer.head)];
-  let pendingBytes = pending[0]?.length ?? 0;
   let sinceGcHint = 0;
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  let flushScheduled = false;
+  /** Set while the client waits for bytes and none were there. */
+  let waitingPull: (() => void) | undefined;
   let onData: (chunk: Buffer) => void = () => undefined;
   let onClose: () => void = () => undefined;
+  let onPull: () => Promise<void> | undefined = () => undefined;
 
   const finish = () => {
     if (finished) return;
@@ -184,6 +186,8 @@ export function streamMySqlRows(session: MySqlSession, head: MySqlTableHead, wri
     channel.off("data", onData);
     channel.off("close", onClose);
     channel.close();
+    waitingPull?.();
+    waitingPull = undefined;
     onEnd();
   };
 
@@ -199,61 +203,67 @@ export function streamMySqlRows(session: MySqlSession, head: MySqlTableHead, wri
           clearTimeout(idleTimer);
           idleTimer = setTimeout(() => fail(new RemoteTimeoutError(`MySQL sent nothing for ${Math.round(idleMs / 1000)} s while sending the rows`)), idleMs);
         };
-        const flush = () => {
-          flushScheduled = false;
-          if (finished || pendingBytes === 0) return;
-          const chunk = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
-          pending = [];
-          pendingBytes = 0;
-          controller.enqueue(chunk);
-          if ((controller.desiredSize ?? 1) <= 0) {
-            clearTimeout(idleTimer);
-            channel.pause();
-          }
+        const send = (bytes: Buffer) => {
+          if (bytes.length === 0) return;
+          controller.enqueue(bytes);
+          const resume = waitingPull;
+          waitingPull = undefined;
+          resume?.();
         };
         onData = (chunk: Buffer) => {
           if (finished) return;
           armIdleTimer();
-          let output: Buffer;
+          let full: Buffer[];
           try {
-            output = converter.push(chunk);
+            full = converter.push(chunk);
           } catch (error) {
             fail(error instanceof Error ? error : new RemoteStepError("mysql", "MySQL failed while sending the rows"));
             return;
           }
-          if (output.length > 0) {
-            pending.push(output);
-            pendingBytes += output.length;
-            sinceGcHint += chunk.length + output.length;
-          }
-          if (converter.done) {
-            pending.push(Buffer.from(writer.tail(converter)));
-            pendingBytes += pending[pending.length - 1]?.length ?? 0;
-            flush();
-            controller.close();
-            finish();
-            return;
-          }
+          for (const bytes of full) send(bytes);
+          sinceGcHint += chunk.length;
           if (sinceGcHint > GC_HINT_EVERY_BYTES) {
             sinceGcHint = 0;
             Bun.gc(false);
           }
-          if (pendingBytes >= CHUNK_BYTES) flush();
-          else if (!flushScheduled) {
-            // Packets that arrived together are sent together; a lone packet goes out right after.
-            flushScheduled = true;
-            setImmediate(flush);
+          if (converter.done) {
+            send(converter.drain());
+            send(Buffer.from(writer.tail(converter)));
+            controller.close();
+            finish();
+            return;
+          }
+          if (waitingPull) send(converter.drain());
+          if ((controller.desiredSize ?? 1) <= 0) {
+            // The client is behind: the server waits (and may take its time) until it catches up.
+            clearTimeout(idleTimer);
+            channel.pause();
           }
         };
         onClose = () => fail(new RemoteStepError("mysql", "The connection to MySQL closed before the last row"));
+        onPull = () => {
+          if (finished) return undefined;
+          if (channel.isPaused()) {
+            armIdleTimer();
+            channel.resume();
+          }
+          // Output converted but not yet sent: the client wants it now.
+          if (converter.pendingBytes > 0) {
+            send(converter.drain());
+            return undefined;
+          }
+          return new Promise<void>((resolve) => {
+            waitingPull = resolve;
+          });
+        };
         channel.on("data", onData);
         channel.on("close", onClose);
+        controller.enqueue(Buffer.from(writer.head));
         armIdleTimer();
         channel.write(queryPacket(head.sql));
       },
       pull() {
-        if (finished) return;
-        channel.resume();
+        return onPull();
       },
       cancel() {
         finish();

@@ -14,6 +14,8 @@ const DIGIT_9 = 0x39;
 const HEX = Buffer.from("0123456789abcdef");
 const NULL_JSON = Buffer.from("null");
 const EMPTY = Buffer.alloc(0);
+/** Output is written into buffers of this size, each handed out once full (or when drained). */
+const OUTPUT_BUFFER_BYTES = 128 * 1024;
 
 /** Length-encoded integer markers of the protocol. */
 const LENENC_NULL = 0xfb;
@@ -89,10 +91,11 @@ export class TextResultConverter {
   private carryBytes = 0;
   /** Payloads of MAX_PACKET bytes waiting for the rest of their logical packet. */
   private continued: Buffer[] = [];
+  /** The output buffer being filled, and how far. */
   private out: Buffer = EMPTY;
   private o = 0;
-  /** Output bytes per input byte so far, to size the next chunk's buffer. */
-  private growth = 2;
+  /** Full output buffers not yet handed out. */
+  private sealed: Buffer[] = [];
 
   constructor(
     columnNames: string[],
@@ -113,14 +116,44 @@ export class TextResultConverter {
     return this.sawExtraRow;
   }
 
-  /** Output for the complete packets in the bytes read so far; throws on an error packet or a malformed answer. */
-  push(chunk: Buffer): Buffer {
-    this.out = Buffer.allocUnsafe(Math.ceil(chunk.length * this.growth * 1.05) + this.rowOverhead + 64);
+  /** Output written but not yet handed out (see drain). */
+  get pendingBytes(): number {
+    return this.o;
+  }
+
+  /**
+   * Reads the complete packets in the bytes read so far; returns the output buffers that
+   * filled up meanwhile (often none: the rest waits for drain()). Throws on an error packet or
+   * a malformed answer.
+   */
+  push(chunk: Buffer): Buffer[] {
+    this.convertChunk(chunk);
+    const full = this.sealed;
+    this.sealed = [];
+    return full;
+  }
+
+  /**
+   * The output not yet handed out. A buffer less than half full is copied, and then filled
+   * again from its start: a slow trickle of rows does not keep many mostly empty buffers alive.
+   */
+  drain(): Buffer {
+    if (this.o === 0) return EMPTY;
+    const written = this.out.subarray(0, this.o);
+    if (this.o * 2 < this.out.length) {
+      this.o = 0;
+      return Buffer.from(written);
+    }
+    this.out = EMPTY;
     this.o = 0;
+    return written;
+  }
+
+  private convertChunk(chunk: Buffer): void {
     let i = 0;
     if (this.carryBytes > 0) {
       i = this.completeCarry(chunk);
-      if (i < 0) return this.takeOutput(chunk.length);
+      if (i < 0) return;
     }
     while (i + 4 <= chunk.length && this.phase !== Phase.Done) {
       const length = (chunk[i] as number) | ((chunk[i + 1] as number) << 8) | ((chunk[i + 2] as number) << 16);
@@ -133,7 +166,6 @@ export class TextResultConverter {
       this.carry = [Buffer.from(chunk.subarray(i))];
       this.carryBytes = chunk.length - i;
     }
-    return this.takeOutput(chunk.length);
   }
 
   /**
@@ -161,13 +193,6 @@ export class TextResultConverter {
     this.carryBytes = 0;
     this.packet(packet, 4, total);
     return take;
-  }
-
-  private takeOutput(inputBytes: number): Buffer {
-    if (this.o > 0 && inputBytes > 0) this.growth = Math.max(0.5, this.o / inputBytes);
-    const output = this.out.subarray(0, this.o);
-    this.out = EMPTY;
-    return output;
   }
 
   /** The response has ended: anything left over means it was cut short. */
@@ -233,12 +258,12 @@ export class TextResultConverter {
     }
   }
 
-  /** Room for `bytes` more output bytes. */
+  /** Room for `bytes` more output bytes: a buffer too full for them is sealed and a new one begun. */
   private reserve(bytes: number): Buffer {
     if (this.o + bytes > this.out.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.o + bytes, Math.ceil(this.out.length * 1.5)));
-      this.out.copy(bigger, 0, 0, this.o);
-      this.out = bigger;
+      if (this.o > 0) this.sealed.push(this.out.subarray(0, this.o));
+      this.out = Buffer.allocUnsafe(Math.max(bytes, OUTPUT_BUFFER_BYTES));
+      this.o = 0;
     }
     return this.out;
   }
