@@ -205,6 +205,7 @@ export function streamMySqlRows(session: MySqlSession, head: MySqlTableHead, wri
         };
         const send = (bytes: Buffer) => {
           if (bytes.length === 0) return;
+          sinceGcHint += bytes.length;
           controller.enqueue(bytes);
           const resume = waitingPull;
           waitingPull = undefined;
