@@ -90,10 +90,13 @@ function createUserSql({ userName, password, reuseExistingUser }: MySqlDeploySpe
   return `${SESSION_SQL}${lines.join("\n")}\n`;
 }
 
-function createDatabaseSql({ dbName, userName }: MySqlDeploySpec): string {
-  const db = mysqlIdent(dbName);
-  const grants = ["%", "localhost"].map((host) => `GRANT ALL PRIVILEGES ON ${db}.* TO ${mysqlLiteral(userName)}@${mysqlLiteral(host)};`);
-  return `${SESSION_SQL}CREATE DATABASE ${db} CHARACTER SET utf8mb4;\n${grants.join("\n")}\n`;
+function createDatabaseSql({ dbName }: MySqlDeploySpec): string {
+  return `${SESSION_SQL}CREATE DATABASE ${mysqlIdent(dbName)} CHARACTER SET utf8mb4;\n`;
+}
+
+function grantSql({ dbName, userName }: MySqlDeploySpec): string {
+  const grants = ["%", "localhost"].map((host) => `GRANT ALL PRIVILEGES ON ${mysqlIdent(dbName)}.* TO ${mysqlLiteral(userName)}@${mysqlLiteral(host)};`);
+  return `${SESSION_SQL}${grants.join("\n")}\n`;
 }
 
 /** SQL dropping a database and/or a user's two accounts; absent ones are fine. */
@@ -192,10 +195,15 @@ main() {
   ${spec.reuseExistingUser ? "" : `case " $checks " in *" user=0 "*) ;; *) refuse foreign-user ;; esac`}
   user_existed=0
   case " $checks " in *" user=0 "*) ;; *) user_existed=1 ;; esac
-  sql_b64 '${b64(createUserSql(spec))}' || fail "creating the user failed"
+  # Marked before it is tried: CREATE USER of two accounts can fail half-way (or be done by the
+  # server while the client reports a lost connection). The checks above, under the deploy lock,
+  # found no user of that name, so whatever exists under it afterwards is this deploy's to drop.
   [ "$user_existed" = 1 ] || printf '@@CREATED user\\n'
+  sql_b64 '${b64(createUserSql(spec))}' || fail "creating the user failed"
+  # CREATE DATABASE alone is atomic: marked once done, so a database is never dropped on a guess.
   sql_b64 '${b64(createDatabaseSql(spec))}' || fail "creating the database failed"
   printf '@@CREATED database\\n'
+  sql_b64 '${b64(grantSql(spec))}' || fail "granting the user its privileges failed"
 
   step remote-access
   dir=
