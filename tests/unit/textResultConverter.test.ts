@@ -115,6 +115,17 @@ describe("TextResultConverter", () => {
     for (const size of [1, 4, 9]) expect(convert(bytes, NAMES, { kind: "csv" }, size).output).toBe(csv);
   });
 
+  test("output over many buffers (past 128 KiB) comes out whole and in order", () => {
+    const many = Array.from({ length: 3000 }, (_, n) => ROWS[n % ROWS.length] as Cell[]);
+    const bytes = resultSet(COLUMNS, many);
+    const expected = Array.from({ length: 3000 }, (_, n) => EXPECTED_JSON[n % EXPECTED_JSON.length]);
+    for (const size of [bytes.length, 8192, 1000]) {
+      const { output } = convert(bytes, NAMES, { kind: "json", limit: 5000 }, size);
+      expect(output.length).toBeGreaterThan(128 * 1024);
+      expect(JSON.parse(`[${output}]`)).toEqual(expected);
+    }
+  });
+
   test("CSV as COPY writes it: NULL empty, '' quoted, separators and quotes quoted, numbers as JavaScript prints them", () => {
     const { output } = convert(resultSet(COLUMNS, ROWS), NAMES, { kind: "csv" });
     expect(output).toBe(
