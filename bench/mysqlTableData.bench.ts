@@ -238,10 +238,16 @@ ${deployTable}
 Notes:
 - Rows travel as MySQL's text protocol through an SSH-forwarded channel. \`mysql2\` does the login and the table's
   head; the rows' result set is then read straight from the channel and written out as JSON or CSV in one pass over
-  the bytes (\`src/engines/mysql/textResultToJson.ts\`), without a JavaScript value per cell. Before that, \`mysql2\`
-  parsed every row (a Buffer per cell, then a string): CSV 1.5–2×, JSON 2.7–3.4× the reference, in-process.
-- A deploy on a set-up machine is one script over the pooled SSH connection (no install, no restart) plus the new
-  user's TCP login through a forwarded channel.
+  the bytes (\`src/engines/mysql/textResultConverter.ts\`), into 128 KiB buffers sent as they fill (a partial one
+  when the client asks and nothing else is there), with a GC hint every 8 MiB as for PostgreSQL.
+- Before (this benchmark, same machine, 2026-11-24, best of 3), when \`mysql2\` parsed every row into a Buffer
+  and then a string per cell: reference 646 ms; JSON 2037 ms (3.15×), peak extra RSS 129 MB; CSV 1250 ms (1.93×),
+  42 MB.
+- A deploy on a set-up machine is one script over the pooled SSH connection (no install, no restart: six short
+  client calls on the VPS) plus the new user's TCP login from the service. Each client call costs a process start
+  and a login on the VPS, so this figure follows the machine's load more than anything in the service.
+- The machine was shared with other sessions' test suites during the run (load average about 5 on 2 cores), so
+  single rounds vary by up to 2×; ratios are from the same rounds.
 `,
       join(ROOT, "BENCHMARKS.md"),
     );
