@@ -194,3 +194,22 @@ describe("TextResultConverter", () => {
     expect(bytes.subarray(5).toString("utf8")).toBe(sql);
   });
 });
+
+describe("the sessions whose channel is taken over", () => {
+  test("never negotiate query attributes (a COM_QUERY would need two more fields) nor CLIENT_DEPRECATE_EOF (no EOF after the columns)", async () => {
+    const { createConnection } = await import("mysql2");
+    const { PassThrough } = await import("node:stream");
+    const { SESSION_FLAGS } = await import("../../src/engines/mysql/mysqlReader");
+    const connection = createConnection({ stream: new PassThrough(), user: "u", flags: SESSION_FLAGS });
+    connection.on("error", () => undefined);
+    const flags = (connection.config as unknown as { clientFlags: number }).clientFlags;
+    connection.destroy();
+    expect(flags & 0x08000000).toBe(0);
+    expect(flags & 0x01000000).toBe(0);
+    // The defaults would have it: the option is what removes it.
+    const plain = createConnection({ stream: new PassThrough(), user: "u" });
+    plain.on("error", () => undefined);
+    expect((plain.config as unknown as { clientFlags: number }).clientFlags & 0x08000000).toBe(0x08000000);
+    plain.destroy();
+  });
+});

@@ -27,6 +27,12 @@ export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs:
   return (await openMySqlSession(ssh, login, timeoutMs, options)).connection;
 }
 
+/**
+ * Capabilities the session must not negotiate: with query attributes (MySQL 8.0.23+), a COM_QUERY
+ * carries two more fields, which the rows' own query packet (textResultConverter.ts) leaves out.
+ */
+export const SESSION_FLAGS = ["-CLIENT_QUERY_ATTRIBUTES"];
+
 /** A logged-in session whose channel can be taken from `mysql2` to read a large result set directly. */
 export interface MySqlSession {
   connection: Connection;
@@ -45,6 +51,7 @@ export async function openMySqlSession(ssh: SSHClient, login: MySqlLogin, timeou
     typeCast: false,
     // Only the SQL editor, whose text is the user's own SQL on their own database, takes several statements.
     multipleStatements: options.multipleStatements ?? false,
+    flags: SESSION_FLAGS,
   });
   // A failure after the handshake surfaces through the pending query; never crash the process.
   connection.on("error", () => undefined);
