@@ -286,9 +286,9 @@ export class TextResultConverter {
         i++;
         continue;
       }
-      const { value: length, next } = readLengthEncoded(input, i);
-      const from = next;
-      const to = from + length;
+      // Values under 251 bytes (nearly all) carry their length in one byte.
+      const from = marker < LENENC_NULL ? i + 1 : lengthEncodedStart(input, i);
+      const to = from + (marker < LENENC_NULL ? marker : readLengthEncoded(input, i).value);
       if (to > end) throw new RemoteStepError("mysql", "MySQL sent a row shorter than its values");
       switch (this.kinds[col]) {
         case KIND_NUMBER:
@@ -346,13 +346,13 @@ export class TextResultConverter {
     let i = start;
     for (let col = 0; col < this.kinds.length; col++) {
       if (col > 0) out[o++] = COMMA;
-      if (input[i] === LENENC_NULL) {
+      const marker = input[i] as number;
+      if (marker === LENENC_NULL) {
         i++;
         continue;
       }
-      const { value: length, next } = readLengthEncoded(input, i);
-      const from = next;
-      const to = from + length;
+      const from = marker < LENENC_NULL ? i + 1 : lengthEncodedStart(input, i);
+      const to = from + (marker < LENENC_NULL ? marker : readLengthEncoded(input, i).value);
       if (to > end) throw new RemoteStepError("mysql", "MySQL sent a row shorter than its values");
       switch (this.kinds[col]) {
         case KIND_NUMBER:
@@ -408,6 +408,12 @@ export function queryPacket(sql: string): Buffer {
   return packet;
 }
 
+/** Where the value after the length-encoded integer at `at` begins. */
+function lengthEncodedStart(buffer: Buffer, at: number): number {
+  const first = buffer[at] as number;
+  return at + (first < LENENC_NULL ? 1 : first === LENENC_2 ? 3 : first === LENENC_3 ? 4 : 9);
+}
+
 function readLengthEncoded(buffer: Buffer, at: number): { value: number; next: number } {
   const first = buffer[at] as number;
   if (first < LENENC_NULL) return { value: first, next: at + 1 };
@@ -431,24 +437,32 @@ function isPlainInteger(input: Buffer, from: number, to: number): boolean {
 /** JSON's number grammar; any text it accepts reads as the same double in JSON and in JavaScript's Number(). */
 function isJsonNumber(input: Buffer, from: number, to: number): boolean {
   let j = input[from] === MINUS ? from + 1 : from;
-  const digits = () => {
-    const begin = j;
-    while (j < to && (input[j] as number) >= DIGIT_0 && (input[j] as number) <= DIGIT_9) j++;
-    return j - begin;
-  };
   if (j >= to) return false;
   if (input[j] === DIGIT_0) j++;
-  else if (digits() === 0) return false;
+  else {
+    const begin = j;
+    j = skipDigits(input, j, to);
+    if (j === begin) return false;
+  }
   if (j < to && input[j] === 0x2e) {
-    j++;
-    if (digits() === 0) return false;
+    const begin = ++j;
+    j = skipDigits(input, j, to);
+    if (j === begin) return false;
   }
   if (j < to && (input[j] === 0x65 || input[j] === 0x45)) {
     j++;
     if (input[j] === 0x2b || input[j] === MINUS) j++;
-    if (digits() === 0) return false;
+    const begin = j;
+    j = skipDigits(input, j, to);
+    if (j === begin) return false;
   }
   return j === to;
+}
+
+function skipDigits(input: Buffer, from: number, to: number): number {
+  let j = from;
+  while (j < to && (input[j] as number) >= DIGIT_0 && (input[j] as number) <= DIGIT_9) j++;
+  return j;
 }
 
 function errorFromPacket(buffer: Buffer, start: number, end: number): Error {
