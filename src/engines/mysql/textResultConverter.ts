@@ -181,13 +181,15 @@ export class TextResultConverter {
     }
     const total = 4 + ((header[0] as number) | ((header[1] as number) << 8) | ((header[2] as number) << 16));
     const take = Math.min(total - this.carryBytes, chunk.length);
-    this.carry.push(chunk.subarray(0, take));
     this.carryBytes += take;
     if (this.carryBytes < total) {
+      // Kept past this chunk: copied, as the rest of a chunk is (see convertChunk).
+      this.carry.push(Buffer.from(chunk.subarray(0, take)));
       // Only a part too short to hold the header is joined at once; a long value's parts are joined once, when complete.
       if ((this.carry[0] as Buffer).length < 4) this.carry = [Buffer.concat(this.carry, this.carryBytes)];
       return -1;
     }
+    this.carry.push(chunk.subarray(0, take));
     const packet = Buffer.concat(this.carry, total);
     this.carry = [];
     this.carryBytes = 0;
