@@ -243,11 +243,14 @@ Notes:
 - Before (this benchmark, same machine, 2026-11-24, best of 3), when \`mysql2\` parsed every row into a Buffer
   and then a string per cell: reference 646 ms; JSON 2037 ms (3.15×), peak extra RSS 129 MB; CSV 1250 ms (1.93×),
   42 MB.
+- The reference is the client the issue names, as a user would run it: \`mysql --batch\` reads the whole result before
+  printing it (no \`--quick\`) and escapes every value; it is not a floor. The service's own floor is the SSH channel.
 - A deploy on a set-up machine is one script over the pooled SSH connection (no install, no restart: six short
   client calls on the VPS) plus the new user's TCP login from the service. Each client call costs a process start
   and a login on the VPS, so this figure follows the machine's load more than anything in the service.
-- The machine was shared with other sessions' test suites during the run (load average about 5 on 2 cores), so
-  single rounds vary by up to 2×; ratios are from the same rounds.
+- The machine was shared with other sessions' test suites (load average 3–9 on 2 cores that hour), so single
+  rounds vary by up to 2×; ratios are from the same rounds. An earlier run that hour, under heavier load, gave JSON 0.67×
+  and CSV 0.31× (best) against a reference that took 1.6 s, JSON peak 49 MB, deploys 764 ms p50.
 `,
       join(ROOT, "BENCHMARKS.md"),
     );
