@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { and, eq } from "drizzle-orm";
 import { deployed_db } from "../../src/metadata/schema";
+import { refusingSessions } from "../support/recordingSessions";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
@@ -214,4 +216,119 @@ describe("run-mysql-query", () => {
       await bounded.stop();
     }
   }, 60_000);
+});
+
+describe("engines never meet", () => {
+  test("MySQL routes on a PostgreSQL row and PostgreSQL routes on a MySQL row: 400 before any SSH connection, nothing changed", async () => {
+    await dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_engine", username: "pg_u", password: "sealed", host: vps.ip, dbType: "postgres", vpsId: machineId, userId: OWNER, status: "running" });
+    const [mysqlRow] = await dbs.drizzleDb.select().from(deployed_db).where(and(eq(deployed_db.dbName, "shop"), eq(deployed_db.dbType, "mysql")));
+    const sessions = refusingSessions();
+    const isolated = startTestApp({ store: dbs.store, registry: dbs.registry, sessions });
+    try {
+      const machine = { vpsId: machineId, vpsIp: vps.ip };
+      const onPostgresRow = { ...machine, databaseName: "pg_engine", username: "pg_u", password: "x" };
+      const onMySqlRow = { ...machine, databaseName: "shop", username: "shop_user", password: PASSWORD };
+      const refusals = [
+        isolated.request("POST", "/get-mysql-table-list", { userId: OWNER, body: onPostgresRow }),
+        isolated.request("POST", "/get-mysql-table-data", { userId: OWNER, body: { ...onPostgresRow, tableName: "t" } }),
+        isolated.request("POST", "/get-mysql-table-data", { userId: OWNER, body: { ...onPostgresRow, tableName: "t", format: "csv" } }),
+        isolated.request("POST", "/run-mysql-query", { userId: OWNER, body: { ...onPostgresRow, query: "DROP TABLE t" } }),
+        isolated.request("POST", "/get-tables-list", { userId: OWNER, body: onMySqlRow }),
+        isolated.request("POST", "/get-table-data", { userId: OWNER, body: { ...onMySqlRow, tableName: "vals" } }),
+        isolated.request("POST", "/get-table-data", { userId: OWNER, body: { ...onMySqlRow, tableName: "vals", format: "csv" } }),
+        isolated.request("POST", "/run-query", { userId: OWNER, body: { ...onMySqlRow, query: "DROP TABLE vals" } }),
+        isolated.request("DELETE", `/delete-db/${mysqlRow?.id}`, { userId: OWNER }),
+      ];
+      const answers = await Promise.all(refusals);
+      expect(answers.map((answer) => answer.status)).toEqual(refusals.map(() => 400));
+      // Each names the routes of the database's own engine.
+      for (const answer of answers) expect(String(answer.body.message)).toMatch(/This is a (PostgreSQL|MySQL) database/);
+    } finally {
+      await isolated.stop();
+    }
+    expect(sessions.attempts).toEqual([]);
+    expect(await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, "pg_engine"))).toHaveLength(1);
+    expect(await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.id, mysqlRow?.id ?? -1))).toHaveLength(1);
+    expect((await vps.exec("mysql -N -B shop -e 'SELECT COUNT(*) FROM vals'")).stdout.trim()).toBe("2");
+  }, 60_000);
+});
+
+describe("get-mysql-table-data: the row path", () => {
+  const TRICKY_SQL = `SET NAMES utf8mb4;
+CREATE TABLE tricky (id INT PRIMARY KEY, s MEDIUMTEXT, b MEDIUMBLOB, z INT(5) ZEROFILL, f FLOAT, d DOUBLE);
+INSERT INTO tricky VALUES
+  (1, 'back\\\\slash \\\\N NULL\\ttab\\nnl\\rcr "q", done', 0x00090a5c4e0d22, 5, 1.1, -0.5),
+  (2, 'NULL', NULL, NULL, NULL, 1e300),
+  (3, REPEAT('x', 300000), REPEAT(0x0a, 70000), 0, 3e38, 1e-300),
+  (4, CONCAT(CHAR(1), CHAR(31), CHAR(127), 'ü😀'), '', 123, -2.5, 0.1),
+  (5, '', X'', 99999, 0, 2);`;
+
+  const expected = [
+    { id: 1, s: 'back\\slash \\N NULL\ttab\nnl\rcr "q", done', b: "0x00090a5c4e0d22", z: 5, f: 1.1, d: -0.5 },
+    { id: 2, s: "NULL", b: null, z: null, f: null, d: 1e300 },
+    { id: 3, s: "x".repeat(300_000), b: `0x${"0a".repeat(70_000)}`, z: 0, f: 3e38, d: 1e-300 },
+    { id: 4, s: "\u0001\u001f\u007fü😀", b: "0x", z: 123, f: -2.5, d: 0.1 },
+    { id: 5, s: "", b: "0x", z: 99999, f: 0, d: 2 },
+  ];
+
+  beforeAll(async () => {
+    const setup = await vps.exec("mysql --default-character-set=utf8mb4 shop", TRICKY_SQL);
+    if (setup.exitCode !== 0) throw new Error(setup.stderr);
+  }, 60_000);
+
+  test("JSON: backslashes, \\N, the string 'NULL', tabs, newlines, CR, control characters, binary with separators, ZEROFILL, floats; values over many SSH packets", async () => {
+    const response = await tableData({ tableName: "tricky" });
+    expect(response.status).toBe(200);
+    expect(response.body.data).toEqual(expected);
+    expect(response.body.truncated).toBe(false);
+    const paged = await tableData({ tableName: "tricky", limit: 2, offset: 1 });
+    expect(paged.body.data).toEqual(expected.slice(1, 3));
+    expect(paged.body.truncated).toBe(true);
+  }, 60_000);
+
+  test("CSV: the same values, quoted where COPY quotes", async () => {
+    const download = await csv({ tableName: "tricky" });
+    expect(download.status).toBe(200);
+    const field = (value: unknown) => {
+      if (value === null) return "";
+      const text = String(value);
+      return text === "" || /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+    };
+    const lines = expected.map((row) => Object.values(row).map(field).join(","));
+    expect(download.text).toBe(["id,s,b,z,f,d", ...lines, ""].join("\n"));
+  }, 60_000);
+
+  test("a client that goes away mid-download stops the query on the server and frees the session", async () => {
+    const big = await vps.exec(
+      "mysql shop",
+      `SET SESSION max_recursive_iterations = 300000;
+       CREATE TABLE big (n INT PRIMARY KEY, pad VARCHAR(300));
+       INSERT INTO big WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 200000) SELECT n, REPEAT('y', 200) FROM s;`,
+    );
+    if (big.exitCode !== 0) throw new Error(big.stderr);
+    const { tokenFor } = await import("../support/tokens");
+    // The server's whole output counter: this file's requests run one at a time.
+    const bytesSent = async () => Number((await vps.exec(`mysql -N -B -e "SHOW GLOBAL STATUS LIKE 'Bytes_sent'"`)).stdout.trim().split(/\s+/)[1]);
+    const sentBefore = await bytesSent();
+    const response = await fetch(`${app.baseUrl}/get-mysql-table-data`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokenFor(OWNER)}`, "content-type": "application/json" },
+      body: JSON.stringify({ ...where(), tableName: "big", format: "csv" }),
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body?.getReader();
+    const first = await reader?.read();
+    expect(first?.done).toBe(false);
+    await reader?.cancel();
+
+    const running = async () =>
+      (await vps.exec(`mysql -N -B -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'shop_user' AND INFO LIKE 'SELECT * FROM \\\`big\\\`%'"`)).stdout.trim();
+    const deadline = Date.now() + 20_000;
+    while ((await running()) !== "0" && Date.now() < deadline) await Bun.sleep(200);
+    expect(await running()).toBe("0");
+    // The table is about 41 MB as rows; a query left running would have sent all of it.
+    expect(await bytesSent() - sentBefore).toBeLessThan(20_000_000);
+    const after = await tableData({ tableName: "nums", limit: 3 });
+    expect((after.body.data as unknown[]).length).toBe(3);
+  }, 90_000);
 });

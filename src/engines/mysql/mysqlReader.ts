@@ -2,7 +2,9 @@ import { createConnection, type Connection, type FieldPacket } from "mysql2";
 import { AppError, InvalidRequestError, NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
 import type { SSHClient } from "../../ssh/SSHClient";
 import { mysqlIdent } from "./mysqlIdentifiers";
+import { ChannelHandover } from "./channelHandover";
 import { converterFor, csvField, type MySqlCell } from "./mysqlValues";
+import { queryPacket, TextResultConverter, type TextResultEncoding } from "./textResultConverter";
 
 /** Where the service's MySQL deploys listen (the portal shows this port too). */
 export const MYSQL_PORT = 3306;
@@ -18,12 +20,30 @@ export interface MySqlLogin {
 /**
  * A wire-protocol session to the machine's own MySQL through an SSH-forwarded channel, logged
  * in as the database's user. Every cell arrives as raw text bytes (see mysqlValues.ts), so no
- * value can be mistaken for a separator and nothing is converted twice.
+ * value can be mistaken for a separator and nothing is converted twice. Table rows bypass
+ * `mysql2` (streamMySqlRows).
  */
 export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs: number, options: { multipleStatements?: boolean } = {}): Promise<Connection> {
+  return (await openMySqlSession(ssh, login, timeoutMs, options)).connection;
+}
+
+/**
+ * Capabilities the session must not negotiate: with query attributes (MySQL 8.0.23+), a COM_QUERY
+ * carries two more fields, which the rows' own query packet (textResultConverter.ts) leaves out.
+ */
+export const SESSION_FLAGS = ["-CLIENT_QUERY_ATTRIBUTES"];
+
+/** A logged-in session whose channel can be taken from `mysql2` to read a large result set directly. */
+export interface MySqlSession {
+  connection: Connection;
+  handover: ChannelHandover;
+}
+
+export async function openMySqlSession(ssh: SSHClient, login: MySqlLogin, timeoutMs: number, options: { multipleStatements?: boolean } = {}): Promise<MySqlSession> {
   const channel = await ssh.forwardToLocalPort(MYSQL_PORT);
+  const handover = new ChannelHandover(channel);
   const connection = createConnection({
-    stream: channel,
+    stream: handover,
     ...login,
     charset: "UTF8MB4_GENERAL_CI",
     connectTimeout: timeoutMs,
@@ -31,12 +51,13 @@ export async function connectMySql(ssh: SSHClient, login: MySqlLogin, timeoutMs:
     typeCast: false,
     // Only the SQL editor, whose text is the user's own SQL on their own database, takes several statements.
     multipleStatements: options.multipleStatements ?? false,
+    flags: SESSION_FLAGS,
   });
   // A failure after the handshake surfaces through the pending query; never crash the process.
   connection.on("error", () => undefined);
   try {
     await new Promise<void>((resolve, reject) => connection.connect((error) => (error ? reject(error) : resolve())));
-    return connection;
+    return { connection, handover };
   } catch (error) {
     connection.destroy();
     channel.close();
@@ -130,80 +151,141 @@ export async function mysqlTableHead(connection: Connection, query: MySqlTableQu
   };
 }
 
-/** How a streamed answer writes its parts; rows are converted cells in column order. */
+/** How a streamed answer wraps the converted rows. */
 export interface RowsWriter {
+  encoding: TextResultEncoding;
   head: string;
-  row(cells: MySqlCell[]): string;
-  tail(): string;
+  /** Written after the last row, once it is known whether rows were left out. */
+  tail(converter: TextResultConverter): string;
 }
 
-/** Text gathered before it is handed to the HTTP stream: one chunk per row would cost more than the rows. */
-const CHUNK_CHARS = 64 * 1024;
+/** See src/features/tables/tableBody.ts: a GC hint every few MiB keeps the garbage of a large table small. */
+const GC_HINT_EVERY_BYTES = 8 * 1024 * 1024;
 
 /**
- * Streams the head's rows through `writer`: the server is paused while the client is slow, and
- * the query ends when the client goes away.
+ * Streams the head's rows through `writer`. The session's channel is taken from `mysql2` (which
+ * logged in and read the head), the SELECT is sent on it and its result set converted byte by
+ * byte (textResultConverter.ts). Full output buffers go out as they fill; a partial one when
+ * the client asks for more and nothing else is there, so a fast client gets rows at once and a
+ * slow one gets larger chunks. The channel is paused while the client is behind, so the server
+ * waits; the query ends when the client goes away (the channel is closed) or the server stays
+ * silent for `idleMs` while the client waits.
  */
-export function streamMySqlRows(connection: Connection, head: MySqlTableHead, writer: RowsWriter, onEnd: () => void): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  let converters: Array<(raw: Buffer | null) => MySqlCell> = [];
+export function streamMySqlRows(session: MySqlSession, head: MySqlTableHead, writer: RowsWriter, idleMs: number, onEnd: () => void): ReadableStream<Uint8Array> {
+  const channel = session.handover.takeOver();
+  const converter = new TextResultConverter(
+    head.columns.map((column) => column.name),
+    writer.encoding,
+  );
   let finished = false;
-  let pending = writer.head;
+  let sinceGcHint = 0;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set while the client waits for bytes and none were there. */
+  let waitingPull: (() => void) | undefined;
+  let onData: (chunk: Buffer) => void = () => undefined;
+  let onClose: () => void = () => undefined;
+  let onPull: () => Promise<void> | undefined = () => undefined;
+
   const finish = () => {
     if (finished) return;
     finished = true;
+    clearTimeout(idleTimer);
+    channel.off("data", onData);
+    channel.off("close", onClose);
+    channel.close();
+    waitingPull?.();
+    waitingPull = undefined;
     onEnd();
   };
+
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        const flush = () => {
-          if (pending.length === 0) return;
-          controller.enqueue(encoder.encode(pending));
-          pending = "";
+        const fail = (error: Error) => {
+          if (finished) return;
+          controller.error(error);
+          finish();
         };
-        connection
-          .query({ sql: head.sql, rowsAsArray: true })
-          .on("fields", (fields: FieldPacket[] | undefined) => {
-            converters = (fields ?? []).map(converterFor);
-          })
-          .on("result", (row: unknown) => {
-            const cells = (row as Array<Buffer | null>).map((raw, i) => (converters[i] ?? (() => null))(raw));
-            pending += writer.row(cells);
-            if (pending.length >= CHUNK_CHARS) {
-              flush();
-              if ((controller.desiredSize ?? 1) <= 0) connection.pause();
-            }
-          })
-          .on("error", () => {
-            if (!finished) controller.error(new RemoteStepError("mysql", "MySQL failed while sending the rows"));
+        const armIdleTimer = () => {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(() => fail(new RemoteTimeoutError(`MySQL sent nothing for ${Math.round(idleMs / 1000)} s while sending the rows`)), idleMs);
+        };
+        const send = (bytes: Buffer) => {
+          if (bytes.length === 0) return;
+          sinceGcHint += bytes.length;
+          controller.enqueue(bytes);
+          const resume = waitingPull;
+          waitingPull = undefined;
+          resume?.();
+        };
+        onData = (chunk: Buffer) => {
+          if (finished) return;
+          armIdleTimer();
+          let full: Buffer[];
+          try {
+            full = converter.push(chunk);
+          } catch (error) {
+            fail(error instanceof Error ? error : new RemoteStepError("mysql", "MySQL failed while sending the rows"));
+            return;
+          }
+          for (const bytes of full) send(bytes);
+          sinceGcHint += chunk.length;
+          if (sinceGcHint > GC_HINT_EVERY_BYTES) {
+            sinceGcHint = 0;
+            Bun.gc(false);
+          }
+          if (converter.done) {
+            send(converter.drain());
+            send(Buffer.from(writer.tail(converter)));
+            controller.close();
             finish();
-          })
-          .on("end", () => {
-            if (!finished) {
-              pending += writer.tail();
-              flush();
-              controller.close();
-            }
-            finish();
+            return;
+          }
+          if (waitingPull) send(converter.drain());
+          if ((controller.desiredSize ?? 1) <= 0) {
+            // The client is behind: the server waits (and may take its time) until it catches up.
+            clearTimeout(idleTimer);
+            channel.pause();
+          }
+        };
+        onClose = () => fail(new RemoteStepError("mysql", "The connection to MySQL closed before the last row"));
+        onPull = () => {
+          if (finished) return undefined;
+          if (channel.isPaused()) {
+            armIdleTimer();
+            channel.resume();
+          }
+          // Output converted but not yet sent: the client wants it now.
+          if (converter.pendingBytes > 0) {
+            send(converter.drain());
+            return undefined;
+          }
+          return new Promise<void>((resolve) => {
+            waitingPull = resolve;
           });
+        };
+        channel.on("data", onData);
+        channel.on("close", onClose);
+        controller.enqueue(Buffer.from(writer.head));
+        armIdleTimer();
+        channel.write(queryPacket(head.sql));
       },
       pull() {
-        connection.resume();
+        return onPull();
       },
       cancel() {
         finish();
       },
     },
-    { highWaterMark: 8 },
+    { highWaterMark: 4 },
   );
 }
 
 /** CSV as COPY writes it: a header line, NULL as an empty field. */
 export function csvWriter(head: MySqlTableHead): RowsWriter {
   return {
+    encoding: { kind: "csv" },
     head: head.columns.map((column) => csvField(column.name)).join(",") + "\n",
-    row: (cells) => cells.map(csvField).join(",") + "\n",
     tail: () => "",
   };
 }
@@ -213,16 +295,9 @@ export function csvWriter(head: MySqlTableHead): RowsWriter {
  * which is left out and only tells that more rows exist (`truncated`, written last).
  */
 export function jsonPageWriter(head: MySqlTableHead, page: { limit: number; offset: number }): RowsWriter {
-  const names = head.columns.map((column) => JSON.stringify(column.name));
-  let rows = 0;
   return {
+    encoding: { kind: "json", limit: page.limit },
     head: `{"status":"success","columns":${JSON.stringify(head.columns)},"limit":${page.limit},"offset":${page.offset},"estimatedTotal":${JSON.stringify(head.estimatedTotal)},"data":[`,
-    row(cells) {
-      rows++;
-      if (rows > page.limit) return "";
-      const fields = cells.map((cell, i) => `${names[i]}:${JSON.stringify(cell)}`);
-      return `${rows > 1 ? "," : ""}{${fields.join(",")}}`;
-    },
-    tail: () => `],"truncated":${rows > page.limit}}`,
+    tail: (converter) => `],"truncated":${converter.truncated}}`,
   };
 }

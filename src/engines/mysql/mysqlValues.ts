@@ -11,16 +11,29 @@ const BINARY_CHARSET = 63;
 /** VARCHAR, BIT, TINY/MEDIUM/LONG_BLOB, BLOB, VAR_STRING, STRING, GEOMETRY. */
 const BINARY_CAPABLE = new Set([15, 16, 249, 250, 251, 252, 253, 254, 255]);
 
+/** How a column's text-protocol values become cells: as text, as a number, or as 0x-hex. */
+export type CellKind = "text" | "number" | "hex";
+
 /**
  * Exact values from the text protocol: numbers for TINYINT…INT, YEAR, FLOAT and DOUBLE (all
  * exact in a double); BIGINT and DECIMAL as their digits; dates, times and JSON as MySQL
  * prints them; binary strings and BIT as 0x-hex; everything else as UTF-8 text.
  */
+export function cellKind(type: number, characterSet: number): CellKind {
+  if (BINARY_CAPABLE.has(type) && characterSet === BINARY_CHARSET) return "hex";
+  if (NUMBER_TYPES.has(type)) return "number";
+  return "text";
+}
+
 export function converterFor(field: FieldPacket): CellConverter {
-  const type = field.columnType ?? field.type ?? -1;
-  if (BINARY_CAPABLE.has(type) && field.characterSet === BINARY_CHARSET) return (raw) => (raw === null ? null : `0x${raw.toString("hex")}`);
-  if (NUMBER_TYPES.has(type)) return (raw) => (raw === null ? null : Number(raw.toString("latin1")));
-  return (raw) => (raw === null ? null : raw.toString("utf8"));
+  switch (cellKind(field.columnType ?? field.type ?? -1, field.characterSet ?? -1)) {
+    case "hex":
+      return (raw) => (raw === null ? null : `0x${raw.toString("hex")}`);
+    case "number":
+      return (raw) => (raw === null ? null : Number(raw.toString("latin1")));
+    default:
+      return (raw) => (raw === null ? null : raw.toString("utf8"));
+  }
 }
 
 /** A CSV field as COPY ... CSV writes it: NULL is empty, an empty string is "". */

@@ -68,14 +68,19 @@ function setRootPasswordSql(rootPassword: string): { mariadb: string; mysql: str
   };
 }
 
-/** Checks (as root, through the socket) that nothing of someone else's would be taken over. */
-function refusalChecksSql(dbName: string, userName: string): string {
+/**
+ * Everything the deploy needs to know from the server, in one query as root through the socket:
+ * the version (MariaDB or MySQL), the port, the running bind address, and whether anything of
+ * someone else's would be taken over. One line: `version=… port=… bind=… db=n user=n privileged=n`.
+ */
+function serverFactsSql(dbName: string, userName: string): string {
   const user = mysqlLiteral(userName);
   // Any global privilege or the right to grant makes a user an administrator we must not hand out.
   const privileged = ["Select", "Insert", "Update", "Delete", "Create", "Drop", "Reload", "Shutdown", "Process", "File", "Grant", "Super", "Create_user", "Alter"]
     .map((p) => `${p}_priv = 'Y'`)
     .join(" OR ");
-  return `SELECT CONCAT('db=', (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${mysqlLiteral(dbName)}),
+  return `SELECT CONCAT('version=', REPLACE(VERSION(), ' ', '_'), ' port=', @@port, ' bind=', IFNULL(NULLIF(@@bind_address, ''), '-'),
+ ' db=', (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ${mysqlLiteral(dbName)}),
  ' user=', (SELECT COUNT(*) FROM mysql.user WHERE User = ${user}),
  ' privileged=', (SELECT COUNT(*) FROM mysql.user WHERE User = ${user} AND (${privileged})));\n`;
 }
@@ -91,10 +96,13 @@ function createUserSql({ userName, password, reuseExistingUser }: MySqlDeploySpe
   return `${SESSION_SQL}${lines.join("\n")}\n`;
 }
 
-function createDatabaseSql({ dbName, userName }: MySqlDeploySpec): string {
-  const db = mysqlIdent(dbName);
-  const grants = ["%", "localhost"].map((host) => `GRANT ALL PRIVILEGES ON ${db}.* TO ${mysqlLiteral(userName)}@${mysqlLiteral(host)};`);
-  return `${SESSION_SQL}CREATE DATABASE ${db} CHARACTER SET utf8mb4;\n${grants.join("\n")}\n`;
+function createDatabaseSql({ dbName }: MySqlDeploySpec): string {
+  return `${SESSION_SQL}CREATE DATABASE ${mysqlIdent(dbName)} CHARACTER SET utf8mb4;\n`;
+}
+
+function grantSql({ dbName, userName }: MySqlDeploySpec): string {
+  const grants = ["%", "localhost"].map((host) => `GRANT ALL PRIVILEGES ON ${mysqlIdent(dbName)}.* TO ${mysqlLiteral(userName)}@${mysqlLiteral(host)};`);
+  return `${SESSION_SQL}${grants.join("\n")}\n`;
 }
 
 /** SQL dropping a database and/or a user's two accounts; absent ones are fine. */
@@ -156,25 +164,31 @@ main() {
   [ -e "$ROOT_UNSET" ] && existing=0
 
   step start
+  # The unit is looked up only when the server must be started or restarted: on a machine set
+  # up before, neither happens.
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    unit=mysql
-    systemctl is-active --quiet mysql 9>&- || { systemctl is-active --quiet mariadb 9>&- && unit=mariadb; }
-    svc() { systemctl "$1" "$unit" >&2 9>&- || { unit=mariadb; systemctl "$1" "$unit" >&2 9>&-; }; }
+    svc() {
+      unit=mysql
+      systemctl is-active --quiet mysql 9>&- || { systemctl is-active --quiet mariadb 9>&- && unit=mariadb; }
+      systemctl "$1" "$unit" >&2 9>&- || { unit=mariadb; systemctl "$1" "$unit" >&2 9>&-; }
+    }
   else
     svc() { service mysql "$1" >&2 9>&- || service mariadb "$1" >&2 9>&-; }
   fi
   if ! mysqladmin --protocol=socket -u root ping >/dev/null 2>&1; then
     svc start || fail "the MySQL server did not start"
+    tries=0
+    until mysqladmin --protocol=socket -u root ping >/dev/null 2>&1; do
+      tries=$((tries + 1)); [ "$tries" -le 300 ] || fail "the MySQL server does not answer"
+      sleep 0.1
+    done
   fi
-  tries=0
-  until mysqladmin --protocol=socket -u root ping >/dev/null 2>&1; do
-    tries=$((tries + 1)); [ "$tries" -le 300 ] || fail "the MySQL server does not answer"
-    sleep 0.1
-  done
-  as_root -e 'SELECT 1' >/dev/null 2>&1 || fail "root cannot log in through the server's socket"
+  facts=$(sql_b64 '${b64(serverFactsSql(spec.dbName, spec.userName))}') || fail "root cannot log in through the server's socket"
   flavour=mysql
-  as_root -e 'SELECT VERSION()' | grep -qi mariadb && flavour=mariadb
-  port=$(as_root -e 'SELECT @@port') || fail "could not read the server's port"
+  case "$facts" in *[Mm][Aa][Rr][Ii][Aa][Dd][Bb]*) flavour=mariadb ;; esac
+  port=\${facts#* port=}; port=\${port%% *}
+  bound=\${facts#* bind=}; bound=\${bound%% *}
+  case "$port" in ''|*[!0-9]*) fail "could not read the server's port" ;; esac
 
   step root-password
   if [ "$existing" = 0 ]; then
@@ -187,16 +201,21 @@ main() {
   fi
 
   step database
-  checks=$(sql_b64 '${b64(refusalChecksSql(spec.dbName, spec.userName))}') || fail "could not inspect existing users and databases"
+  checks=$facts
   case " $checks " in *" privileged=0 "*) ;; *) refuse privileged-user ;; esac
   case " $checks " in *" db=0 "*) ;; *) refuse foreign-database ;; esac
   ${spec.reuseExistingUser ? "" : `case " $checks " in *" user=0 "*) ;; *) refuse foreign-user ;; esac`}
   user_existed=0
   case " $checks " in *" user=0 "*) ;; *) user_existed=1 ;; esac
-  sql_b64 '${b64(createUserSql(spec))}' || fail "creating the user failed"
+  # Marked before it is tried: CREATE USER of two accounts can fail half-way (or be done by the
+  # server while the client reports a lost connection). The checks above, under the deploy lock,
+  # found no user of that name, so whatever exists under it afterwards is this deploy's to drop.
   [ "$user_existed" = 1 ] || printf '@@CREATED user\\n'
+  sql_b64 '${b64(createUserSql(spec))}' || fail "creating the user failed"
+  # CREATE DATABASE alone is atomic: marked once done, so a database is never dropped on a guess.
   sql_b64 '${b64(createDatabaseSql(spec))}' || fail "creating the database failed"
   printf '@@CREATED database\\n'
+  sql_b64 '${b64(grantSql(spec))}' || fail "granting the user its privileges failed"
 
   step remote-access
   dir=
@@ -210,7 +229,7 @@ main() {
     printf '%s\\n' "$wanted" > "$dir/${REMOTE_ACCESS_FILE}" || fail "could not write the remote access configuration"
     chmod 644 "$dir/${REMOTE_ACCESS_FILE}"
   fi
-  bound=$(as_root -e 'SELECT @@bind_address') || fail "could not read the server's bind address"
+  # The running server's address, read with the facts above (writing the file changes nothing until a restart).
   if [ "$bound" != 0.0.0.0 ]; then
     step restart
     svc restart || fail "the MySQL server did not restart"

@@ -2,7 +2,7 @@ import type { Actor, AuditTrail } from "../../metadata/auditTrail";
 import type { SshSettings } from "../../config/env";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
 import type { SecretBox } from "../../crypto/secretBox";
-import { connectMySql, csvWriter, jsonPageWriter, listMySqlTables, mysqlTableHead, streamMySqlRows, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
+import { connectMySql, csvWriter, jsonPageWriter, listMySqlTables, mysqlTableHead, openMySqlSession, streamMySqlRows, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, MachineNotVisibleError, NotFoundError } from "../../errors/appErrors";
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
@@ -79,7 +79,8 @@ export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
 
     // Both formats stream; the session stays leased until the body has been read or cancelled.
     return withHeldSession(deps.sessions, target, async (ssh) => {
-      const connection = await connectMySql(ssh, login, timeoutMs);
+      const session = await openMySqlSession(ssh, login, timeoutMs);
+      const { connection } = session;
       try {
         const pageSize = limit ?? deps.maxRows;
         // A JSON page asks for one row more than it shows, to tell whether more exist.
@@ -89,7 +90,7 @@ export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
         const released = new Promise<void>((resolve) => {
           release = resolve;
         });
-        const body = streamMySqlRows(connection, head, writer, () => {
+        const body = streamMySqlRows(session, head, writer, timeoutMs, () => {
           connection.destroy();
           release();
         });
