@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
+import { startSandboxVps } from "../support/sandboxVps";
 import { eq } from "drizzle-orm";
 import mysql from "mysql2/promise";
 import { createAuditTrail } from "../../src/metadata/auditTrail";
 import { deployed_db } from "../../src/metadata/schema";
 import { clientPasswordOptions } from "../../src/engines/mysql/remoteScripts";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
-import { TEST_ENCRYPTION_KEY } from "../support/tokens";
+import { captureLogger, startTestApp } from "../support/testApp";
 
 /**
  * POST /deploy-mysql and /delete-mysql end to end: a sandbox VPS without MySQL (Debian: the
@@ -19,28 +18,24 @@ const ROOT_PASSWORD = `R0ot'"\\#;$(id)\nünï`;
 const OWNER = 7;
 const STRANGER = 8;
 
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
-let machineId = 0;
 const logger = captureLogger();
 
 const deploy = (fields: { dbName: string; userName: string; password?: string; rootPassword?: string }, userId = OWNER) =>
-  app.request("POST", "/deploy-mysql", {
+  sandbox.app.request("POST", "/deploy-mysql", {
     userId,
-    body: { vpsId: machineId, vpsIp: vps.ip, password: PASSWORD, rootPassword: ROOT_PASSWORD, dbType: "mysql", ...fields },
+    body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, password: PASSWORD, rootPassword: ROOT_PASSWORD, dbType: "mysql", ...fields },
   });
 
 const remove = (dbName: string, userId = OWNER) =>
-  app.request("POST", "/delete-mysql", { userId, body: { vpsId: machineId, vpsIp: vps.ip, dbName, userName: "whatever", password: "x" } });
+  sandbox.app.request("POST", "/delete-mysql", { userId, body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName, userName: "whatever", password: "x" } });
 
 /** One value from the VPS's MySQL as its root through the socket (not through the service). */
 async function rootSql(sql: string): Promise<string> {
-  return (await vps.exec(`mysql -N -B -e ${JSON.stringify(sql)}`)).stdout.trim();
+  return (await sandbox.vps.exec(`mysql -N -B -e ${JSON.stringify(sql)}`)).stdout.trim();
 }
 
 async function loginOverTcp(user: string, password: string, database: string): Promise<string> {
-  const connection = await mysql.createConnection({ host: vps.ip, port: 3306, user, password, database, connectTimeout: 5_000 });
+  const connection = await mysql.createConnection({ host: sandbox.vps.ip, port: 3306, user, password, database, connectTimeout: 5_000 });
   try {
     const [rows] = await connection.query("SELECT CURRENT_USER() AS who, DATABASE() AS db");
     return JSON.stringify(rows);
@@ -49,28 +44,16 @@ async function loginOverTcp(user: string, password: string, database: string): P
   }
 }
 
-const rowsNamed = async (dbName: string) => (await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, dbName)));
+const rowsNamed = async (dbName: string) => (await sandbox.dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, dbName)));
 
-beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "absent", mysql: "absent", systemd: true });
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, logger, audit: createAuditTrail(dbs.drizzleDb, logger) });
-}, 120_000);
-
-afterAll(async () => {
-  await app?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
-}, 60_000);
+const sandbox = sandboxService({ vps: { postgres: "absent", mysql: "absent", systemd: true }, ownerId: OWNER, app: (dbs) => ({ logger, audit: createAuditTrail(dbs.drizzleDb, logger) }) });
 
 describe("deploy-mysql on a machine without MySQL", () => {
   test("installs default-mysql-server (no mysql-server on Debian), answers the exact shape, the user logs in over TCP with the exact password; no secret in ps or logs", async () => {
     const seen: string[] = [];
     let deploying = true;
     const watcher = (async () => {
-      for (let i = 0; i < 400 && deploying; i++) seen.push((await vps.exec("ps -eo args")).stdout);
+      for (let i = 0; i < 400 && deploying; i++) seen.push((await sandbox.vps.exec("ps -eo args")).stdout);
     })();
     const response = await deploy({ dbName: "shop", userName: "shop_user" });
     deploying = false;
@@ -82,10 +65,10 @@ describe("deploy-mysql on a machine without MySQL", () => {
       status: 200,
       message: "MySQL database deployed successfully",
       id,
-      connectionString: `mysql://shop_user:${encodeURIComponent(PASSWORD)}@${vps.ip}:3306/shop`,
+      connectionString: `mysql://shop_user:${encodeURIComponent(PASSWORD)}@${sandbox.vps.ip}:3306/shop`,
       data: { success: true, existingInstallation: false },
     });
-    expect(await vps.aptCalls()).toEqual(["update -q", "install -y -q mysql-server", "install -y -q default-mysql-server"]);
+    expect(await sandbox.vps.aptCalls()).toEqual(["update -q", "install -y -q mysql-server", "install -y -q default-mysql-server"]);
     expect(await loginOverTcp("shop_user", PASSWORD, "shop")).toContain("shop_user@%");
 
     // Privileges on that database only.
@@ -95,15 +78,15 @@ describe("deploy-mysql on a machine without MySQL", () => {
 
     // Root: the given password over TCP, and still the socket for the service.
     // The option file through a pipe (a file Bun hands over as stdin may be world-writable, which the client ignores).
-    const rootLogin = await vps.exec("mysql --defaults-extra-file=/dev/fd/3 --protocol=TCP -h 127.0.0.1 -u root -N -e 'SELECT 1' 3< <(cat)", clientPasswordOptions(ROOT_PASSWORD));
+    const rootLogin = await sandbox.vps.exec("mysql --defaults-extra-file=/dev/fd/3 --protocol=TCP -h 127.0.0.1 -u root -N -e 'SELECT 1' 3< <(cat)", clientPasswordOptions(ROOT_PASSWORD));
     expect(rootLogin.stdout.trim()).toBe("1");
     expect(await rootSql("SELECT 1")).toBe("1");
 
-    const [row] = await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.id, id));
+    const [row] = await sandbox.dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.id, id));
     expect(row?.dbType).toBe("mysql");
     expect(row?.status).toBe("running");
     expect(row?.password.startsWith("enc:v1:")).toBe(true);
-    const listed = await app.request("GET", "/get-db", { userId: OWNER });
+    const listed = await sandbox.app.request("GET", "/get-db", { userId: OWNER });
     expect(listed.body.data).toContainEqual(expect.objectContaining({ id, dbType: "mysql", password: PASSWORD, username: "shop_user" }));
 
     const everything = seen.join("\n") + JSON.stringify(logger.lines);
@@ -111,15 +94,15 @@ describe("deploy-mysql on a machine without MySQL", () => {
   }, 240_000);
 
   test("a later deploy on the set-up machine: existing installation, the right root password, no install and no restart", async () => {
-    const restartsBefore = (await vps.systemctlCalls()).filter((call) => call.startsWith("restart")).length;
+    const restartsBefore = (await sandbox.vps.systemctlCalls()).filter((call) => call.startsWith("restart")).length;
     expect(restartsBefore).toBe(1);
     const response = await deploy({ dbName: "blog", userName: "blog_user", password: "blog-pw" });
     expect(response.status).toBe(200);
     expect(response.body.data).toEqual({ success: true, existingInstallation: true });
-    expect((await vps.systemctlCalls()).filter((call) => call.startsWith("restart")).length).toBe(1);
-    expect((await vps.aptCalls()).length).toBe(3);
+    expect((await sandbox.vps.systemctlCalls()).filter((call) => call.startsWith("restart")).length).toBe(1);
+    expect((await sandbox.vps.aptCalls()).length).toBe(3);
     expect(await loginOverTcp("blog_user", "blog-pw", "blog")).toContain("blog_user@%");
-    expect((await vps.exec("cat /etc/mysql/mariadb.conf.d/zz-zyotra-remote-access.cnf")).stdout).toContain("bind-address = 0.0.0.0");
+    expect((await sandbox.vps.exec("cat /etc/mysql/mariadb.conf.d/zz-zyotra-remote-access.cnf")).stdout).toContain("bind-address = 0.0.0.0");
   }, 120_000);
 
   test("a wrong root password on an existing installation is a clear 400 and changes nothing", async () => {
@@ -145,7 +128,7 @@ describe("deploy-mysql on a machine without MySQL", () => {
     expect(reused.status).toBe(200);
     expect(await loginOverTcp("shop_user", "second-pw", "shop_two")).toContain("shop_user@%");
     expect(await loginOverTcp("shop_user", "second-pw", "shop")).toContain("shop_user@%");
-    const listed = (await app.request("GET", "/get-db", { userId: OWNER })).body.data as Array<{ username: string; password: string }>;
+    const listed = (await sandbox.app.request("GET", "/get-db", { userId: OWNER })).body.data as Array<{ username: string; password: string }>;
     expect(listed.filter((row) => row.username === "shop_user").map((row) => row.password)).toEqual(["second-pw", "second-pw"]);
   }, 120_000);
 
@@ -158,14 +141,14 @@ describe("deploy-mysql on a machine without MySQL", () => {
 
   test("engines never meet: PostgreSQL routes refuse a MySQL row and delete-mysql refuses a PostgreSQL row (400)", async () => {
     const [mysqlRow] = await rowsNamed("blog");
-    const deleteDb = await app.request("DELETE", `/delete-db/${mysqlRow?.id}`, { userId: OWNER });
+    const deleteDb = await sandbox.app.request("DELETE", `/delete-db/${mysqlRow?.id}`, { userId: OWNER });
     expect(deleteDb.status).toBe(400);
-    const tables = await app.request("POST", "/get-tables-list", {
+    const tables = await sandbox.app.request("POST", "/get-tables-list", {
       userId: OWNER,
-      body: { vpsId: machineId, vpsIp: vps.ip, databaseName: "blog", username: "blog_user", password: "blog-pw" },
+      body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, databaseName: "blog", username: "blog_user", password: "blog-pw" },
     });
     expect(tables.status).toBe(400);
-    await dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_only", username: "pg_user", password: "sealed", host: vps.ip, dbType: "postgres", vpsId: machineId, userId: OWNER, status: "running" });
+    await sandbox.dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_only", username: "pg_user", password: "sealed", host: sandbox.vps.ip, dbType: "postgres", vpsId: sandbox.machineId, userId: OWNER, status: "running" });
     expect((await remove("pg_only")).status).toBe(400);
     expect(await rowsNamed("pg_only")).toHaveLength(1);
     expect(await rootSql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='blog'")).toBe("1");
@@ -173,8 +156,8 @@ describe("deploy-mysql on a machine without MySQL", () => {
 
   test("rollback: when the new user's TCP login cannot be proven, database and user are dropped and no row stays", async () => {
     const failing = startTestApp({
-      store: dbs.store,
-      registry: dbs.registry,
+      store: sandbox.dbs.store,
+      registry: sandbox.dbs.registry,
       mysqlProbe: async () => {
         throw new Error("simulated: the login over TCP fails");
       },
@@ -182,7 +165,7 @@ describe("deploy-mysql on a machine without MySQL", () => {
     try {
       const response = await failing.request("POST", "/deploy-mysql", {
         userId: OWNER,
-        body: { vpsId: machineId, vpsIp: vps.ip, dbName: "rolled", userName: "rolled_user", password: "pw", rootPassword: ROOT_PASSWORD, dbType: "mysql" },
+        body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName: "rolled", userName: "rolled_user", password: "pw", rootPassword: ROOT_PASSWORD, dbType: "mysql" },
       });
       expect(response.status).toBe(502);
     } finally {
@@ -209,8 +192,8 @@ describe("deploy-mysql on a machine without systemd", () => {
   test("installs, starts and restarts MariaDB through its init script; the user logs in over TCP", async () => {
     const plain = await startSandboxVps({ postgres: "absent", mysql: "absent", systemd: false });
     try {
-      const plainId = await dbs.addMachine({ ip: plain.ip, ownerId: OWNER, rootPassword: plain.rootPassword });
-      const response = await app.request("POST", "/deploy-mysql", {
+      const plainId = await sandbox.dbs.addMachine({ ip: plain.ip, ownerId: OWNER, rootPassword: plain.rootPassword });
+      const response = await sandbox.app.request("POST", "/deploy-mysql", {
         userId: OWNER,
         body: { vpsId: plainId, vpsIp: plain.ip, dbName: "plain", userName: "plain_user", password: PASSWORD, rootPassword: ROOT_PASSWORD, dbType: "mysql" },
       });

@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
 import { eq } from "drizzle-orm";
 import mysql from "mysql2/promise";
 import { deployed_db } from "../../src/metadata/schema";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { startTestApp, type RunningTestApp } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
-import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
 /**
  * Failures inside the remote deploy script: a machine (no systemd, MariaDB installed and running
@@ -16,25 +13,20 @@ import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 const OWNER = 7;
 const ROOT_PASSWORD = "failures-root-pw";
 
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
-let machineId = 0;
-
 const deploy = (dbName: string, userName: string) =>
-  app.request("POST", "/deploy-mysql", {
+  sandbox.app.request("POST", "/deploy-mysql", {
     userId: OWNER,
-    body: { vpsId: machineId, vpsIp: vps.ip, dbName, userName, password: "user-pw", rootPassword: ROOT_PASSWORD, dbType: "mysql" },
+    body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName, userName, password: "user-pw", rootPassword: ROOT_PASSWORD, dbType: "mysql" },
   });
 
 async function rootSql(sql: string): Promise<string> {
-  return (await vps.exec(`/usr/bin/mysql -N -B -e ${JSON.stringify(sql)}`)).stdout.trim();
+  return (await sandbox.vps.exec(`/usr/bin/mysql -N -B -e ${JSON.stringify(sql)}`)).stdout.trim();
 }
 
 async function nothingLeft(dbName: string, userName: string): Promise<void> {
   expect(await rootSql(`SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='${dbName}'`)).toBe("0");
   expect(await rootSql(`SELECT COUNT(*) FROM mysql.user WHERE User='${userName}'`)).toBe("0");
-  expect(await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, dbName))).toEqual([]);
+  expect(await sandbox.dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, dbName))).toEqual([]);
 }
 
 /**
@@ -56,51 +48,42 @@ const SERVICE_FAILING_RESTART = `#!/bin/sh
 exec /usr/sbin/service "$@"
 `;
 
-beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "absent", mysql: "running", systemd: false });
-  const root = await vps.exec(`mysql -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('${ROOT_PASSWORD}')"`);
-  if (root.exitCode !== 0) throw new Error(root.stderr);
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry });
-}, 180_000);
+const sandbox = sandboxService({ vps: { postgres: "absent", mysql: "running", systemd: false }, ownerId: OWNER });
 
-afterAll(async () => {
-  await app?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
-}, 60_000);
+beforeAll(async () => {
+  const root = await sandbox.vps.exec(`mysql -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('${ROOT_PASSWORD}')"`);
+  if (root.exitCode !== 0) throw new Error(root.stderr);
+}, 180_000);
 
 describe("deploy-mysql: a step failing on the machine", () => {
   test("CREATE USER reported failed after the server ran it: 502 naming the step; the user's accounts are dropped again, no database, no row", async () => {
-    await vps.setStandIn("mysql", MYSQL_FAILING_AFTER_CREATE_USER);
+    await sandbox.vps.setStandIn("mysql", MYSQL_FAILING_AFTER_CREATE_USER);
     try {
       const response = await deploy("half_user", "half_user_u");
       expect(response.status).toBe(502);
       expect(String(response.body.message)).toContain("creating the user and database");
     } finally {
-      await vps.setStandIn("mysql", undefined);
+      await sandbox.vps.setStandIn("mysql", undefined);
     }
     await nothingLeft("half_user", "half_user_u");
   }, 120_000);
 
   test("the restart that opens remote access fails: 502 naming the step; database and user dropped, no row; the next deploy restarts and works", async () => {
     expect(await rootSql("SELECT @@bind_address")).not.toBe("0.0.0.0");
-    await vps.setStandIn("service", SERVICE_FAILING_RESTART);
+    await sandbox.vps.setStandIn("service", SERVICE_FAILING_RESTART);
     try {
       const response = await deploy("no_restart", "no_restart_u");
       expect(response.status).toBe(502);
       expect(String(response.body.message)).toContain("restarting MySQL");
     } finally {
-      await vps.setStandIn("service", undefined);
+      await sandbox.vps.setStandIn("service", undefined);
     }
     await nothingLeft("no_restart", "no_restart_u");
 
     const retried = await deploy("no_restart", "no_restart_u");
     expect(retried.status).toBe(200);
     expect(await rootSql("SELECT @@bind_address")).toBe("0.0.0.0");
-    const connection = await mysql.createConnection({ host: vps.ip, port: 3306, user: "no_restart_u", password: "user-pw", database: "no_restart", connectTimeout: 5_000 });
+    const connection = await mysql.createConnection({ host: sandbox.vps.ip, port: 3306, user: "no_restart_u", password: "user-pw", database: "no_restart", connectTimeout: 5_000 });
     await connection.end();
   }, 180_000);
 });

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sandboxService } from "../support/sandboxService";
+import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { and, eq } from "drizzle-orm";
 import { deployed_db } from "../../src/metadata/schema";
 import { refusingSessions } from "../support/recordingSessions";
-import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
-import { startTestApp, type RunningTestApp } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
-import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
 /**
  * MySQL table list and table data end to end: a sandbox VPS whose MariaDB was installed by
@@ -17,18 +15,13 @@ const ROOT_PASSWORD = "existing-root-pw";
 const PASSWORD = `rd'pw"\\ ü`;
 const MAX_ROWS = 7;
 
-let vps: SandboxVps;
-let dbs: TestDatabases;
-let app: RunningTestApp;
-let machineId = 0;
-
-const where = () => ({ vpsId: machineId, vpsIp: vps.ip, databaseName: "shop", username: "shop_user", password: PASSWORD });
+const where = () => ({ vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, databaseName: "shop", username: "shop_user", password: PASSWORD });
 const tableData = (fields: Record<string, unknown>, userId = OWNER) =>
-  app.request("POST", "/get-mysql-table-data", { userId, body: { ...where(), ...fields } });
+  sandbox.app.request("POST", "/get-mysql-table-data", { userId, body: { ...where(), ...fields } });
 
 async function csv(fields: Record<string, unknown>): Promise<{ status: number; type: string | null; text: string }> {
   const { tokenFor } = await import("../support/tokens");
-  const response = await fetch(`${app.baseUrl}/get-mysql-table-data`, {
+  const response = await fetch(`${sandbox.app.baseUrl}/get-mysql-table-data`, {
     method: "POST",
     headers: { authorization: `Bearer ${tokenFor(OWNER)}`, "content-type": "application/json" },
     body: JSON.stringify({ ...where(), format: "csv", ...fields }),
@@ -47,33 +40,24 @@ INSERT INTO nums WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s 
 CREATE VIEW recent AS SELECT n FROM nums WHERE n > 20;
 `;
 
+const sandbox = sandboxService({ vps: { postgres: "absent", mysql: "running", systemd: true }, ownerId: OWNER, app: (dbs) => ({ tableDataMaxRows: MAX_ROWS }) });
+
 beforeAll(async () => {
-  await removeStaleSandboxes();
-  vps = await startSandboxVps({ postgres: "absent", mysql: "running", systemd: true });
   // Installed by someone else, who gave root a password.
-  await vps.exec(`mysql -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('${ROOT_PASSWORD}')"`);
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: vps.ip, ownerId: OWNER, rootPassword: vps.rootPassword });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, tableDataMaxRows: MAX_ROWS });
-  const deployed = await app.request("POST", "/deploy-mysql", {
+  await sandbox.vps.exec(`mysql -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('${ROOT_PASSWORD}')"`);
+  const deployed = await sandbox.app.request("POST", "/deploy-mysql", {
     userId: OWNER,
-    body: { vpsId: machineId, vpsIp: vps.ip, dbName: "shop", userName: "shop_user", password: PASSWORD, rootPassword: ROOT_PASSWORD, dbType: "mysql" },
+    body: { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, dbName: "shop", userName: "shop_user", password: PASSWORD, rootPassword: ROOT_PASSWORD, dbType: "mysql" },
   });
   if (deployed.status !== 200) throw new Error(`deploy failed: ${JSON.stringify(deployed.body)}`);
   if (!(deployed.body.data as { existingInstallation: boolean }).existingInstallation) throw new Error("expected an existing installation");
-  const setup = await vps.exec("mysql shop", SETUP_SQL);
+  const setup = await sandbox.vps.exec("mysql shop", SETUP_SQL);
   if (setup.exitCode !== 0) throw new Error(setup.stderr);
 }, 180_000);
 
-afterAll(async () => {
-  await app?.stop();
-  await dbs?.dropAll();
-  await vps?.stop();
-}, 60_000);
-
 describe("get-mysql-table-list", () => {
   test("tables (with their size in bytes) and views of the database, by name", async () => {
-    const response = await app.request("POST", "/get-mysql-table-list", { userId: OWNER, body: where() });
+    const response = await sandbox.app.request("POST", "/get-mysql-table-list", { userId: OWNER, body: where() });
     expect(response.status).toBe(200);
     expect(response.body.status).toBe("success");
     const data = response.body.data as Array<{ name: string; size?: number }>;
@@ -83,10 +67,10 @@ describe("get-mysql-table-list", () => {
   }, 60_000);
 
   test("a machine that is not the caller's is 404; a database not recorded as the caller's MySQL database is 404; a PostgreSQL row is 400", async () => {
-    expect((await app.request("POST", "/get-mysql-table-list", { userId: 8, body: where() })).status).toBe(404);
-    expect((await app.request("POST", "/get-mysql-table-list", { userId: OWNER, body: { ...where(), databaseName: "mysql" } })).status).toBe(404);
-    await dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_side", username: "u", password: "sealed", host: vps.ip, dbType: "postgres", vpsId: machineId, userId: OWNER, status: "running" });
-    expect((await app.request("POST", "/get-mysql-table-list", { userId: OWNER, body: { ...where(), databaseName: "pg_side" } })).status).toBe(400);
+    expect((await sandbox.app.request("POST", "/get-mysql-table-list", { userId: 8, body: where() })).status).toBe(404);
+    expect((await sandbox.app.request("POST", "/get-mysql-table-list", { userId: OWNER, body: { ...where(), databaseName: "mysql" } })).status).toBe(404);
+    await sandbox.dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_side", username: "u", password: "sealed", host: sandbox.vps.ip, dbType: "postgres", vpsId: sandbox.machineId, userId: OWNER, status: "running" });
+    expect((await sandbox.app.request("POST", "/get-mysql-table-list", { userId: OWNER, body: { ...where(), databaseName: "pg_side" } })).status).toBe(400);
   }, 60_000);
 });
 
@@ -161,7 +145,7 @@ describe("get-mysql-table-data", () => {
 });
 
 describe("run-mysql-query", () => {
-  const run = (query: string, fields: Record<string, unknown> = {}, target: RunningTestApp = app) =>
+  const run = (query: string, fields: Record<string, unknown> = {}, target: RunningTestApp = sandbox.app) =>
     target.request("POST", "/run-mysql-query", { userId: OWNER, body: { ...where(), query, ...fields } });
 
   test("runs as the database's own user; several statements, each shaped like run-query; exact values; the lower-cased name resolves", async () => {
@@ -195,15 +179,15 @@ describe("run-mysql-query", () => {
     expect(broken.body.statement).toBe(2);
     expect((await run("SELECT 1", { databaseName: "pg_side" })).status).toBe(400);
     // And the PostgreSQL editor refuses this MySQL database.
-    const pgEditor = await app.request("POST", "/run-query", { userId: OWNER, body: { databaseName: "shop", vpsId: machineId, vpsIp: vps.ip, query: "SELECT 1" } });
+    const pgEditor = await sandbox.app.request("POST", "/run-query", { userId: OWNER, body: { databaseName: "shop", vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip, query: "SELECT 1" } });
     expect(pgEditor.status).toBe(400);
     expect(String(pgEditor.body.message)).toContain("MySQL database");
     expect((await run("SELECT 1", { databaseName: "nowhere" })).status).toBe(404);
-    expect((await app.request("POST", "/run-mysql-query", { userId: 8, body: { ...where(), query: "SELECT 1" } })).status).toBe(403);
+    expect((await sandbox.app.request("POST", "/run-mysql-query", { userId: 8, body: { ...where(), query: "SELECT 1" } })).status).toBe(403);
   }, 60_000);
 
   test("bounds: rows past the cap are counted not kept (truncated); a statement past the time limit is stopped (504)", async () => {
-    const bounded = startTestApp({ store: dbs.store, registry: dbs.registry, query: { statementTimeoutMs: 1_000, maxRows: 3 } });
+    const bounded = startTestApp({ store: sandbox.dbs.store, registry: sandbox.dbs.registry, query: { statementTimeoutMs: 1_000, maxRows: 3 } });
     try {
       const capped = await run("SELECT n FROM nums ORDER BY n", {}, bounded);
       expect(capped.status).toBe(200);
@@ -220,12 +204,12 @@ describe("run-mysql-query", () => {
 
 describe("engines never meet", () => {
   test("MySQL routes on a PostgreSQL row and PostgreSQL routes on a MySQL row: 400 before any SSH connection, nothing changed", async () => {
-    await dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_engine", username: "pg_u", password: "sealed", host: vps.ip, dbType: "postgres", vpsId: machineId, userId: OWNER, status: "running" });
-    const [mysqlRow] = await dbs.drizzleDb.select().from(deployed_db).where(and(eq(deployed_db.dbName, "shop"), eq(deployed_db.dbType, "mysql")));
+    await sandbox.dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_engine", username: "pg_u", password: "sealed", host: sandbox.vps.ip, dbType: "postgres", vpsId: sandbox.machineId, userId: OWNER, status: "running" });
+    const [mysqlRow] = await sandbox.dbs.drizzleDb.select().from(deployed_db).where(and(eq(deployed_db.dbName, "shop"), eq(deployed_db.dbType, "mysql")));
     const sessions = refusingSessions();
-    const isolated = startTestApp({ store: dbs.store, registry: dbs.registry, sessions });
+    const isolated = startTestApp({ store: sandbox.dbs.store, registry: sandbox.dbs.registry, sessions });
     try {
-      const machine = { vpsId: machineId, vpsIp: vps.ip };
+      const machine = { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip };
       const onPostgresRow = { ...machine, databaseName: "pg_engine", username: "pg_u", password: "x" };
       const onMySqlRow = { ...machine, databaseName: "shop", username: "shop_user", password: PASSWORD };
       const refusals = [
@@ -247,9 +231,9 @@ describe("engines never meet", () => {
       await isolated.stop();
     }
     expect(sessions.attempts).toEqual([]);
-    expect(await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, "pg_engine"))).toHaveLength(1);
-    expect(await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.id, mysqlRow?.id ?? -1))).toHaveLength(1);
-    expect((await vps.exec("mysql -N -B shop -e 'SELECT COUNT(*) FROM vals'")).stdout.trim()).toBe("2");
+    expect(await sandbox.dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, "pg_engine"))).toHaveLength(1);
+    expect(await sandbox.dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.id, mysqlRow?.id ?? -1))).toHaveLength(1);
+    expect((await sandbox.vps.exec("mysql -N -B shop -e 'SELECT COUNT(*) FROM vals'")).stdout.trim()).toBe("2");
   }, 60_000);
 });
 
@@ -272,7 +256,7 @@ INSERT INTO tricky VALUES
   ];
 
   beforeAll(async () => {
-    const setup = await vps.exec("mysql --default-character-set=utf8mb4 shop", TRICKY_SQL);
+    const setup = await sandbox.vps.exec("mysql --default-character-set=utf8mb4 shop", TRICKY_SQL);
     if (setup.exitCode !== 0) throw new Error(setup.stderr);
   }, 60_000);
 
@@ -299,7 +283,7 @@ INSERT INTO tricky VALUES
   }, 60_000);
 
   test("a client that goes away mid-download stops the query on the server and frees the session", async () => {
-    const big = await vps.exec(
+    const big = await sandbox.vps.exec(
       "mysql shop",
       `SET SESSION max_recursive_iterations = 300000;
        CREATE TABLE big (n INT PRIMARY KEY, pad VARCHAR(300));
@@ -308,9 +292,9 @@ INSERT INTO tricky VALUES
     if (big.exitCode !== 0) throw new Error(big.stderr);
     const { tokenFor } = await import("../support/tokens");
     // The server's whole output counter: this file's requests run one at a time.
-    const bytesSent = async () => Number((await vps.exec(`mysql -N -B -e "SHOW GLOBAL STATUS LIKE 'Bytes_sent'"`)).stdout.trim().split(/\s+/)[1]);
+    const bytesSent = async () => Number((await sandbox.vps.exec(`mysql -N -B -e "SHOW GLOBAL STATUS LIKE 'Bytes_sent'"`)).stdout.trim().split(/\s+/)[1]);
     const sentBefore = await bytesSent();
-    const response = await fetch(`${app.baseUrl}/get-mysql-table-data`, {
+    const response = await fetch(`${sandbox.app.baseUrl}/get-mysql-table-data`, {
       method: "POST",
       headers: { authorization: `Bearer ${tokenFor(OWNER)}`, "content-type": "application/json" },
       body: JSON.stringify({ ...where(), tableName: "big", format: "csv" }),
@@ -322,7 +306,7 @@ INSERT INTO tricky VALUES
     await reader?.cancel();
 
     const running = async () =>
-      (await vps.exec(`mysql -N -B -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'shop_user' AND INFO LIKE 'SELECT * FROM \\\`big\\\`%'"`)).stdout.trim();
+      (await sandbox.vps.exec(`mysql -N -B -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'shop_user' AND INFO LIKE 'SELECT * FROM \\\`big\\\`%'"`)).stdout.trim();
     const deadline = Date.now() + 20_000;
     while ((await running()) !== "0" && Date.now() < deadline) await Bun.sleep(200);
     expect(await running()).toBe("0");
