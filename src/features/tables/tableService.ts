@@ -87,7 +87,7 @@ export function createTableService(deps: TableServiceDeps) {
         const format =
           read.format === "csv"
             ? csvRowsFormat({ csvSafe: read.csvSafe })
-            : jsonRowsFormat({ columns: table.columns, limit: read.limit ?? deps.maxRows, offset: read.offset, estimatedTotal: table.estimatedTotal });
+            : jsonRowsFormat({ columns: table.columns, limit: read.limit ?? deps.maxRows, offset: read.offset, estimatedTotal: table.estimatedTotal, keyColumns: table.keyColumns });
         let release: () => void = () => undefined;
         const released = new Promise<void>((resolve) => {
           release = resolve;
