@@ -23,7 +23,7 @@ import { MAX_PAGE_ROWS } from "../src/features/tables/tables.model";
 import { createTestDatabases, type TestDatabases } from "../tests/support/testDatabase";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
 import { markdownTable, timeIt, writeBenchmarkSection } from "./support";
-import { measureParts, type PartTimes } from "./tableParts";
+import { openPartsMeter, type PartTimes } from "./tableParts";
 import { measureGrowth } from "./tableGrowth";
 
 const SMOKE = process.env.BENCH_SMOKE === "1";
@@ -211,14 +211,22 @@ try {
   const csv: ServiceRun[] = [];
   const direct: number[] = [];
   const directBytes = psqlOutputBytes(vps);
-  await psqlRound(vps);
-  for (let round = 0; round < ROUNDS; round++) {
-    direct.push(await psqlRound(vps));
-    json.push(await serviceRound(service, pages));
-    csv.push(await serviceRound(service, whole));
+  const parts: PartTimes[] = [];
+  const meter = await openPartsMeter(vps, { db: DB, role: ROLE, password: PASSWORD, rows: ROWS });
+  try {
+    await psqlRound(vps);
+    for (let round = 0; round < ROUNDS; round++) {
+      direct.push(await psqlRound(vps));
+      json.push(await serviceRound(service, pages));
+      csv.push(await serviceRound(service, whole));
+      parts.push(await meter.round());
+    }
+  } finally {
+    meter.close();
   }
 
   console.log(`rounds, ms: psql ${direct.map((ms) => fmt(ms)).join(" ")} | json ${json.map((r) => fmt(r.ms)).join(" ")} | csv ${csv.map((r) => fmt(r.ms)).join(" ")}`);
+  console.log(`rounds, parts ms (vps copy / over ssh / conversion / http): ${parts.map((t) => [t.vpsCopyMs, t.overSshMs, t.conversionMs, t.httpMs].map((ms) => fmt(ms)).join("/")).join(" ")}`);
   console.log(`rounds, peak extra MB: json ${json.map((r) => fmt(r.peakExtraMb, 1)).join(" ")} | csv ${csv.map((r) => fmt(r.peakExtraMb, 1)).join(" ")}`);
   const psqlMs = best(direct);
   const psqlMedian = median(direct);
@@ -238,14 +246,17 @@ try {
   const table = markdownTable(header, rows);
   console.log(table);
 
-  const parts: PartTimes = await measureParts(vps, { db: DB, role: ROLE, password: PASSWORD, rows: ROWS, rounds: Math.max(1, Math.min(ROUNDS, 5)) });
+  const jsonMedian = median(json.map((r) => r.ms));
+  const part = (pick: (times: PartTimes) => number) => median(parts.map(pick));
+  const share = (ms: number) => `${fmt((100 * ms) / jsonMedian)} %`;
   const partsTable = markdownTable(
-    [`the JSON path's parts, ${ROWS.toLocaleString("en")} rows, each alone`, `best of ${Math.max(1, Math.min(ROUNDS, 5))}, ms`, "share of the JSON median"],
+    [`the JSON path's parts, ${ROWS.toLocaleString("en")} rows, each alone`, `median of ${ROUNDS}, ms`, "against the JSON median"],
     [
-      ["COPY on the VPS (text format, psql over loopback, output to /dev/null)", fmt(parts.vpsCopyMs), `${fmt((100 * parts.vpsCopyMs) / median(json.map((r) => r.ms)))} %`],
-      ["the same COPY read over one SSH channel by a Bun process (ssh2)", fmt(parts.overSshMs), `${fmt((100 * parts.overSshMs) / median(json.map((r) => r.ms)))} %`],
-      ["COPY text → JSON (copyToJson.ts) on those bytes, in memory", fmt(parts.conversionMs), `${fmt((100 * parts.conversionMs) / median(json.map((r) => r.ms)))} %`],
-      ["the rest: requests, head script, HTTP to the client (JSON median − SSH read − conversion)", fmt(median(json.map((r) => r.ms)) - parts.overSshMs - parts.conversionMs), ""],
+      ["COPY on the VPS (text format, psql over loopback TCP, output to /dev/null)", fmt(part((t) => t.vpsCopyMs)), share(part((t) => t.vpsCopyMs))],
+      ["the same COPY read over one SSH channel by a Bun process (ssh2: encryption, window)", fmt(part((t) => t.overSshMs)), share(part((t) => t.overSshMs))],
+      ["COPY text → JSON (copyToJson.ts) on those bytes, in memory", fmt(part((t) => t.conversionMs)), share(part((t) => t.conversionMs))],
+      ["HTTP: the converted body streamed by Bun.serve to fetch on loopback", fmt(part((t) => t.httpMs)), share(part((t) => t.httpMs))],
+      ["the JSON read through the service (both pages, for comparison)", fmt(jsonMedian), "100 %"],
     ],
   );
   console.log(partsTable);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { encryptMachineSecret } from "../../src/crypto/machineSecret";
 import { createSshPool, DEFAULT_POOL_SETTINGS } from "../../src/ssh/sshPool";
 import { SSHClient, type ExecOptions, type CommandResult } from "../../src/ssh/SSHClient";
+import type { ExecStreamOptions, StreamedCommand } from "../../src/ssh/streamedCommand";
 import { psqlOnVps } from "../support/remoteDb";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
 import { startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
@@ -37,6 +38,19 @@ class CountingClient extends SSHClient {
       return await super.exec(command, options);
     } finally {
       CountingClient.inFlight--;
+    }
+  }
+  // One-shot browsing commands stream their output: in flight until their channel closes.
+  override async execStream(command: string, options: ExecStreamOptions): Promise<StreamedCommand> {
+    CountingClient.inFlight++;
+    CountingClient.maxInFlight = Math.max(CountingClient.maxInFlight, CountingClient.inFlight);
+    try {
+      const streamed = await super.execStream(command, options);
+      void streamed.result.catch(() => undefined).finally(() => CountingClient.inFlight--);
+      return streamed;
+    } catch (error) {
+      CountingClient.inFlight--;
+      throw error;
     }
   }
 }

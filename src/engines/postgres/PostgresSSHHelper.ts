@@ -15,7 +15,7 @@ import {
 } from "./remoteScripts";
 import { PSQL_SESSION_OUTPUT_MAX_BYTES } from "./psqlSession";
 import { tablesListInDatabaseSql, type TableDataQuery } from "./tableQueries";
-import { collectOutput, openBrowsingScript, openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
+import { collectOutput, openBrowsingScript, openTableData, throwIfMissing, within, type OpenedTableData } from "./tableReader";
 
 export interface RemoteSettings {
   sshUser: string;
@@ -143,8 +143,12 @@ export class PostgresSSHHelper {
     // The connection's kept reader for the database when free, else a one-shot reader psql,
     // which also reports why a reader could not log in (e.g. the database does not exist).
     const command = await openBrowsingScript(this.ssh, dbName, tablesListInDatabaseSql(schema), this.settings.commandTimeoutMs);
-    const stdout = await collectOutput(command, TABLES_LIST_MAX_BYTES);
-    const result = await command.result;
+    // SSH_COMMAND_TIMEOUT_MS bounds a tables list in all, not only its silences.
+    const collected = within(collectOutput(command, TABLES_LIST_MAX_BYTES).then(async (stdout) => ({ stdout, result: await command.result })), this.settings.commandTimeoutMs);
+    const { stdout, result } = await collected.catch((error: unknown) => {
+      command.abort();
+      throw error;
+    });
     const markers = readMarkers(stdout);
     if (result.exitCode !== 0 && markers.missing === undefined) throw new RemoteStepError("tables", "PostgreSQL on the machine failed while listing the tables");
     throwIfMissing(markers.missing, { dbName, schema });

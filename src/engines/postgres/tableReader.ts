@@ -77,7 +77,7 @@ export async function openBrowsingScript(ssh: SSHClient, dbName: string, script:
  * The head is a few lines sent at once. Output keeps the idle timer of a streamed command
  * alive, so a machine dripping bytes could hold the request for ever without this bound.
  */
-async function within<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+export async function within<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
