@@ -24,6 +24,9 @@ export const PSQL_SESSION_OUTPUT_MAX_BYTES = 8 * 1024 * 1024;
  */
 const RESET_SQL = "DISCARD ALL;\n";
 
+/** How long a closed channel may wait for its exit status before the link counts as lost. */
+const EXIT_STATUS_GRACE_MS = 2_000;
+
 /** Above this many queued bytes the channel is paused (backpressure to the VPS, as in streamChannel). */
 const PAUSE_ABOVE = 1024 * 1024;
 const RESUME_BELOW = 256 * 1024;
@@ -45,6 +48,7 @@ class ReaderSession {
   private current: SessionRun | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private exitCode: number | null = null;
+  private channelClosed = false;
   private closed = false;
 
   constructor(
@@ -61,8 +65,14 @@ class ReaderSession {
     channel.stderr.resume();
     channel.on("exit", (code: number | null) => {
       this.exitCode = code ?? 255;
+      if (this.channelClosed) this.ended();
     });
-    channel.on("close", () => this.ended());
+    channel.on("close", () => {
+      this.channelClosed = true;
+      // As in streamChannel: the close can be seen before the exit status sent just ahead of it.
+      if (this.exitCode === null && this.current && !this.closed) setTimeout(() => this.ended(), EXIT_STATUS_GRACE_MS);
+      else this.ended();
+    });
     channel.on("error", () => this.ended());
   }
 
