@@ -252,8 +252,8 @@ try {
   const partsTable = markdownTable(
     [`the JSON path's parts, ${ROWS.toLocaleString("en")} rows, each alone`, `median of ${ROUNDS}, ms`, "against the JSON median"],
     [
-      ["COPY on the VPS (text format, psql over loopback TCP, output to /dev/null)", fmt(part((t) => t.vpsCopyMs)), share(part((t) => t.vpsCopyMs))],
-      ["the same COPY read over one SSH channel by a Bun process (ssh2: encryption, window)", fmt(part((t) => t.overSshMs)), share(part((t) => t.overSshMs))],
+      ["COPY on the VPS (text format, psql over loopback TCP incl. its start and login, output to /dev/null)", fmt(part((t) => t.vpsCopyMs)), share(part((t) => t.vpsCopyMs))],
+      ["the same psql and COPY read over one SSH channel by a Bun process (ssh2: encryption, window)", fmt(part((t) => t.overSshMs)), share(part((t) => t.overSshMs))],
       ["COPY text → JSON (copyToJson.ts) on those bytes, in memory", fmt(part((t) => t.conversionMs)), share(part((t) => t.conversionMs))],
       ["HTTP: the converted body streamed by Bun.serve to fetch on loopback", fmt(part((t) => t.httpMs)), share(part((t) => t.httpMs))],
       ["the JSON read through the service (both pages, for comparison)", fmt(jsonMedian), "100 %"],

@@ -115,7 +115,7 @@ VACUUM ANALYZE big_rows;
 
     return `## Growth: tables list and table data (\`npm run bench:table\`)
 
-Measured ${new Date().toISOString().slice(0, 10)} in the same run and setting as "Table data" below. Tables list: one schema
+Measured ${new Date().toISOString().slice(0, 10)} in the same run and setting as "Table data" above. Tables list: one schema
 per size, sequential requests: warm = ${WARM_SAMPLES} requests on a running service (pooled SSH connection, kept reader
 session), cold = the first request of a freshly started service (SSH handshake and login, reader role created, psql
 started), median of ${COLD_SAMPLES}. Table data: a ${BIG_ROWS.toLocaleString("en")}-row table (\`id integer PRIMARY KEY, n integer\`),
