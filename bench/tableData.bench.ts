@@ -7,6 +7,13 @@
  * read from /proc. Each round fetches all rows with `/get-table-data` (limit 200000), next to
  * the same rows fetched directly with `psql --csv` from this host over the network.
  * A JSON page holds at most 100,000 rows, so JSON reads the table as two pages.
+ *
+ * It also times the parts of the JSON path alone (the COPY on the VPS, the same COPY read
+ * over SSH, the conversion to JSON) and, unless BENCH_SMOKE=1, how browsing grows with the
+ * number of tables and with the page number (bench/tableGrowth.ts).
+ *
+ * BENCH_SMOKE=1 (with BENCH_TABLE_ROWS, BENCH_TABLE_ROUNDS): a tiny run that writes nothing,
+ * for tests/e2e/benchTableSmoke.e2e.test.ts.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -16,14 +23,18 @@ import { MAX_PAGE_ROWS } from "../src/features/tables/tables.model";
 import { createTestDatabases, type TestDatabases } from "../tests/support/testDatabase";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
 import { markdownTable, timeIt, writeBenchmarkSection } from "./support";
+import { openPartsMeter, type PartTimes } from "./tableParts";
+import { measureGrowth } from "./tableGrowth";
 
-const ROWS = 200_000;
-const ROUNDS = 7;
+const SMOKE = process.env.BENCH_SMOKE === "1";
+const ROWS = Number(process.env.BENCH_TABLE_ROWS ?? 200_000);
+const ROUNDS = Number(process.env.BENCH_TABLE_ROUNDS ?? 7);
 const USER = 21;
 const DB = "bench_rows_db";
 const ROLE = "bench_reader";
 const PASSWORD = "bench-reader-pw";
-const TARGET_RATIO = 1.5;
+const TARGET_JSON_RATIO = 1.25;
+const TARGET_CSV_RATIO = 1.05;
 const TARGET_MEMORY_MB = 64;
 const ROOT = join(import.meta.dir, "..");
 
@@ -52,7 +63,7 @@ function memoryKb(pid: number, field: "VmRSS" | "VmHWM"): number {
 }
 
 /** The service as production runs it, in a child process whose memory we can watch. */
-async function startService(dbs: TestDatabases): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+export async function startService(dbs: TestDatabases): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   const child = Bun.spawn([process.execPath, "src/index.ts"], {
     cwd: ROOT,
@@ -153,6 +164,8 @@ function psqlOutputBytes(vps: SandboxVps): number {
   return out.stdout.byteLength;
 }
 
+class SmokeDone extends Error {}
+
 const best = (values: number[]) => Math.min(...values);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const fmt = (n: number, digits = 0) => n.toFixed(digits);
@@ -176,7 +189,8 @@ try {
   // The API caps a page at MAX_PAGE_ROWS (100,000), so the JSON figure is two consecutive pages;
   // a CSV download without limit is the whole table in one request.
   const base = { databaseName: DB, vpsId: machineId, vpsIp: vps.ip, tableName: "bench_rows", username: ROLE };
-  const pages = Array.from({ length: Math.ceil(ROWS / MAX_PAGE_ROWS) }, (_, i) => ({ ...base, limit: MAX_PAGE_ROWS, offset: i * MAX_PAGE_ROWS }));
+  const pageRows = Math.min(MAX_PAGE_ROWS, ROWS);
+  const pages = Array.from({ length: Math.ceil(ROWS / pageRows) }, (_, i) => ({ ...base, limit: pageRows, offset: i * pageRows }));
   const whole = [{ ...base, format: "csv" }];
   // Correctness once, outside the timings: every row, nothing more.
   let seen = 0;
@@ -189,7 +203,7 @@ try {
     if (check.status !== 200) throw new Error(`get-table-data answered ${check.status}: ${await check.text()}`);
     const page = (await check.json()) as { data: unknown[]; truncated: boolean };
     seen += page.data.length;
-    if (page.truncated !== body.offset + MAX_PAGE_ROWS < ROWS) throw new Error("truncated is wrong");
+    if (page.truncated !== body.offset + pageRows < ROWS) throw new Error("truncated is wrong");
   }
   if (seen !== ROWS) throw new Error(`expected ${ROWS} rows, got ${seen}`);
 
@@ -197,33 +211,61 @@ try {
   const csv: ServiceRun[] = [];
   const direct: number[] = [];
   const directBytes = psqlOutputBytes(vps);
-  await psqlRound(vps);
-  for (let round = 0; round < ROUNDS; round++) {
-    direct.push(await psqlRound(vps));
-    json.push(await serviceRound(service, pages));
-    csv.push(await serviceRound(service, whole));
+  const parts: PartTimes[] = [];
+  const meter = await openPartsMeter(vps, { db: DB, role: ROLE, password: PASSWORD, rows: ROWS });
+  try {
+    await psqlRound(vps);
+    for (let round = 0; round < ROUNDS; round++) {
+      direct.push(await psqlRound(vps));
+      json.push(await serviceRound(service, pages));
+      csv.push(await serviceRound(service, whole));
+      parts.push(await meter.round());
+    }
+  } finally {
+    meter.close();
   }
 
   console.log(`rounds, ms: psql ${direct.map((ms) => fmt(ms)).join(" ")} | json ${json.map((r) => fmt(r.ms)).join(" ")} | csv ${csv.map((r) => fmt(r.ms)).join(" ")}`);
+  console.log(`rounds, parts ms (vps copy / over ssh / conversion / http): ${parts.map((t) => [t.vpsCopyMs, t.overSshMs, t.conversionMs, t.httpMs].map((ms) => fmt(ms)).join("/")).join(" ")}`);
   console.log(`rounds, peak extra MB: json ${json.map((r) => fmt(r.peakExtraMb, 1)).join(" ")} | csv ${csv.map((r) => fmt(r.peakExtraMb, 1)).join(" ")}`);
   const psqlMs = best(direct);
   const psqlMedian = median(direct);
-  const figures = (runs: ServiceRun[]) => {
+  const figures = (runs: ServiceRun[], target: number) => {
     const ms = best(runs.map((r) => r.ms));
     const mid = median(runs.map((r) => r.ms));
     const memory = Math.max(...runs.map((r) => r.peakExtraMb));
-    const verdict = `${ms / psqlMs <= TARGET_RATIO ? "met" : "**missed**"} / ${memory < TARGET_MEMORY_MB ? "met" : "**missed**"}`;
-    return [fmt(ms), fmt(ms / psqlMs, 2), fmt(mid), fmt(mid / psqlMedian, 2), fmt((runs[0]?.bytes ?? 0) / 1e6, 1), fmt(memory, 1), verdict];
+    const verdict = `${mid / psqlMedian <= target ? "met" : "**missed**"} / ${memory < TARGET_MEMORY_MB ? "met" : "**missed**"}`;
+    return [fmt(ms), fmt(ms / psqlMs, 2), fmt(mid), fmt(mid / psqlMedian, 2), fmt((runs[0]?.bytes ?? 0) / 1e6, 1), fmt(memory, 1), `≤ ${target}× / < ${TARGET_MEMORY_MB} MB: ${verdict}`];
   };
   const rows = [
     ["`psql --csv` from the host (reference)", fmt(psqlMs), "1.00", fmt(psqlMedian), "1.00", fmt(directBytes / 1e6, 1), "", ""],
-    [`\`/get-table-data\` JSON, ${pages.length} pages of ${MAX_PAGE_ROWS.toLocaleString("en")}`, ...figures(json)],
-    ["`/get-table-data` `format: csv`, no limit", ...figures(csv)],
+    [`\`/get-table-data\` JSON, ${pages.length} pages of ${pageRows.toLocaleString("en")}`, ...figures(json, TARGET_JSON_RATIO)],
+    ["`/get-table-data` `format: csv`, no limit", ...figures(csv, TARGET_CSV_RATIO)],
   ];
-  const header = [`fetch of ${ROWS.toLocaleString("en")} rows`, `best of ${ROUNDS}, ms`, "ratio", "median, ms", "ratio", "body, MB", "service peak extra RSS, MB", `targets (≤ ${TARGET_RATIO}× / < ${TARGET_MEMORY_MB} MB)`];
+  const header = [`fetch of ${ROWS.toLocaleString("en")} rows`, `best of ${ROUNDS}, ms`, "ratio", "median, ms", "ratio", "body, MB", "service peak extra RSS, MB", "target (median ratio / memory)"];
   const table = markdownTable(header, rows);
   console.log(table);
 
+  const jsonMedian = median(json.map((r) => r.ms));
+  const part = (pick: (times: PartTimes) => number) => median(parts.map(pick));
+  const share = (ms: number) => `${fmt((100 * ms) / jsonMedian)} %`;
+  const partsTable = markdownTable(
+    [`the JSON path's parts, ${ROWS.toLocaleString("en")} rows, each alone`, `median of ${ROUNDS}, ms`, "against the JSON median"],
+    [
+      ["COPY on the VPS (text format, psql over loopback TCP incl. its start and login, output to /dev/null)", fmt(part((t) => t.vpsCopyMs)), share(part((t) => t.vpsCopyMs))],
+      ["the same psql and COPY read over one SSH channel by a Bun process (ssh2: encryption, window)", fmt(part((t) => t.overSshMs)), share(part((t) => t.overSshMs))],
+      ["COPY text → JSON (copyToJson.ts) on those bytes, in memory", fmt(part((t) => t.conversionMs)), share(part((t) => t.conversionMs))],
+      ["HTTP: the converted body streamed by Bun.serve to fetch on loopback", fmt(part((t) => t.httpMs)), share(part((t) => t.httpMs))],
+      ["the JSON read through the service (both pages, for comparison)", fmt(jsonMedian), "100 %"],
+    ],
+  );
+  console.log(partsTable);
+  // The smoke run (tests) stops here: no growth figures, nothing written.
+  if (SMOKE) throw new SmokeDone();
+  const growth = await measureGrowth({ vps, dbs, startService, user: USER, machineId, db: DB, role: ROLE });
+  console.log(growth);
+
+  writeBenchmarkSection("table-growth", growth, join(ROOT, "BENCHMARKS.md"));
   writeBenchmarkSection(
     "table-data",
     `## Table data (\`npm run bench:table\`)
@@ -241,7 +283,22 @@ before each request, also sampled every 5 ms) minus its RSS just before; the wor
 
 ${table}
 
+Where the time goes, measured in the same run (each part alone; in the service they overlap as a pipeline, so
+the parts add up to more than the whole):
+
+${partsTable}
+
+The service streams: the VPS's COPY, the SSH transfer, the conversion and the HTTP transfer run at the same time,
+so the read takes about as long as its slowest part (the SSH channel in ssh2, then the COPY itself), not their sum.
+\`psql --csv\` first receives the whole result, then formats and prints it, one step after the other, which is why
+the service can be faster than its reference here.
+
 Notes:
+- Both pages and the CSV download run in the connection's kept reader session (\`src/engines/postgres/psqlSession.ts\`):
+  the throwaway reader role is created and logged in once per burst of browsing, not per request. Before it, each
+  request created its own (issue 13 measured 1.64× psql for the two JSON pages).
+- The page cap stays 100,000 rows (two JSON pages for this table): with the kept session the second request costs
+  its head script only (tens of ms), so a larger cap would buy little and double the largest single answer.
 - Rows stream from the VPS's COPY output through the service as raw bytes: CSV passes through untouched, JSON is
   written by a one-pass byte converter (\`src/engines/postgres/copyToJson.ts\`), and whatever SSH packets queued up while
   the service was busy are taken as one chunk (sshd sends ~8 KiB packets). The first version, which built a string
@@ -256,6 +313,8 @@ Notes:
 `,
     join(ROOT, "BENCHMARKS.md"),
   );
+} catch (error) {
+  if (!(error instanceof SmokeDone)) throw error;
 } finally {
   await service?.stop();
   await dbs.dropAll();

@@ -36,6 +36,8 @@ export interface DeployedDbStore {
   listOnMachine(scope: MachineScope): Promise<DeployedDbRow[]>;
   /** The caller's row on that machine for a database named exactly `dbName` in the request. */
   findByName(scope: MachineScope, dbName: string): Promise<DeployedDbRow | undefined>;
+  /** The caller's rows of both engines on that machine named exactly `dbName` (at most one each), in one query. */
+  findByNameAnyEngine(scope: Omit<MachineScope, "engine">, dbName: string): Promise<DeployedDbRow[]>;
   /** How many other of the caller's databases on that machine use the role `roleName` (its name there). */
   countOtherUsersOfRole(scope: MachineScope, roleName: string, excludeId: number): Promise<number>;
   /** Keeps the caller's recorded passwords of one role on that machine in step with the role's real password. */
@@ -115,6 +117,13 @@ export function createDeployedDbStore(db: MetadataDatabase): DeployedDbStore {
           .where(and(inScope(scope), eq(deployed_db.dbName, dbName)));
         return row;
       }),
+    findByNameAnyEngine: (scope, dbName) =>
+      guarded(() =>
+        db
+          .select()
+          .from(deployed_db)
+          .where(and(eq(deployed_db.userId, scope.userId), eq(deployed_db.vpsId, scope.vpsId), eq(deployed_db.host, scope.host), eq(deployed_db.dbName, dbName))),
+      ),
     countOtherUsersOfRole: (scope, roleName, excludeId) =>
       guarded(async () => {
         const [result] = await db

@@ -86,5 +86,10 @@ describe("deployed_db store", () => {
     const later = new Date(Date.now() + 60_000);
     expect((await dbs.store.listStaleDeploying(later, "postgres")).map((r) => r.dbType)).not.toContain("mysql");
     expect((await dbs.store.listStaleDeploying(later, "mysql")).map((r) => r.dbName)).toEqual(["shared"]);
+    // Browsing asks both questions (which engine, which name on the machine) in one lookup.
+    const both = await dbs.store.findByNameAnyEngine({ userId: 4, vpsId: 12, host: "203.0.113.5" }, "shared");
+    expect(both.map((r) => r.dbType).sort()).toEqual(["mysql", "postgres"]);
+    expect(await dbs.store.findByNameAnyEngine({ userId: 5, vpsId: 12, host: "203.0.113.5" }, "shared")).toEqual([]);
+    expect(await dbs.store.findByNameAnyEngine({ userId: 4, vpsId: 12, host: "203.0.113.6" }, "shared")).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { PSQL_SESSION_IDLE_MS } from "../../src/engines/postgres/psqlSession";
 import { beforeAll, describe, expect, test } from "bun:test";
 import { sandboxService } from "../support/sandboxService";
 import type pg from "pg";
@@ -133,9 +134,9 @@ describe("objects planted by a database's owner never run with superuser rights"
     // The throwaway roles browsing logs in as are gone once their psql ends (the kept session
     // ends after PSQL_SESSION_IDLE_MS).
     const readers = async () => (await asPostgres("postgres", "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'zsl\\_reader\\_%'")).stdout.trim();
-    for (let i = 0; i < 40 && (await readers()) !== "0"; i++) await Bun.sleep(250);
+    for (let i = 0; i < (PSQL_SESSION_IDLE_MS + 10_000) / 250 && (await readers()) !== "0"; i++) await Bun.sleep(250);
     expect(await readers()).toBe("0");
-  }, 60_000);
+  }, 60_000 + PSQL_SESSION_IDLE_MS);
 
   test("deleting the database with the owner still connected fires nothing and drops it", async () => {
     await clearCanaries();

@@ -54,7 +54,7 @@ const rawTableData = (body: Record<string, unknown>, signal?: AbortSignal) =>
 const sqlAsPostgres = async (sql: string) => (await vps.exec(`cd /tmp && sudo -u postgres psql -X -d browse -tAc ${JSON.stringify(sql)}`)).stdout;
 
 // As postgres: other roles' query texts are hidden from browse_user.
-const runningCopies = async () => Number((await sqlAsPostgres("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%' AND pid <> pg_backend_pid()")).trim());
+const runningCopies = async () => Number((await sqlAsPostgres("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%' AND pid <> pg_backend_pid()")).trim());
 const copiesGone = async () => {
   for (let i = 0; i < 50 && (await runningCopies()) > 0; i++) await Bun.sleep(100);
   return (await runningCopies()) === 0;
@@ -474,4 +474,107 @@ describe("SSHClient.execStream", () => {
       ssh.close();
     }
   }, 20_000);
+});
+
+describe("keyset paging (after / nextAfter)", () => {
+  const KEY_TEXTS = ["a", "a\tb", "a\nb", 'q"uote', "back\\slash", "ünï", "\\N", "", "zz"];
+  beforeAll(async () => {
+    await owner.query(`
+      CREATE SCHEMA keyset;
+      CREATE TABLE keyset.pairs (k1 text, k2 bigint, val text, PRIMARY KEY (k1, k2));
+      INSERT INTO keyset.pairs SELECT t, g, t || '/' || g FROM unnest($1::text[]) t, (VALUES (-9223372036854775808), (1), (9223372036854775807)) v(g);
+      CREATE VIEW keyset.leaky AS SELECT pg_catalog.set_config('zsl.leak', 'leaked', false) AS x;
+      CREATE VIEW keyset.peek AS SELECT pg_catalog.current_setting('zsl.leak', true) AS v;
+    `.replace("$1::text[]", `ARRAY[${KEY_TEXTS.map((t) => `'${t.replaceAll("'", "''")}'`).join(", ")}]::text[]`));
+  });
+
+  /** Follows nextAfter from the first page to the end; returns every row in order. */
+  async function allByKey(tableName: string, extra: Record<string, unknown>): Promise<{ rows: Row[]; pages: Page[] }> {
+    const rows: Row[] = [];
+    const pages: Page[] = [];
+    let after: unknown;
+    for (let i = 0; i < 50; i++) {
+      const next = await page(tableName, { ...extra, ...(after === undefined ? {} : { after }) });
+      pages.push(next);
+      rows.push(...next.data);
+      after = (next as unknown as { nextAfter: unknown }).nextAfter;
+      if (after === null) break;
+    }
+    return { rows, pages };
+  }
+
+  test("pages follow the primary key exactly, ascending and descending, with a composite text/bigint key", async () => {
+    const expected = async (dir: string) =>
+      (await printed(`SELECT * FROM keyset.pairs ORDER BY k1 ${dir}, k2 ${dir}`)).map((row) => asJson(row));
+    const up = await allByKey("pairs", { schema: "keyset", limit: 4 });
+    expect(up.rows).toEqual(await expected("ASC"));
+    expect(up.pages).toHaveLength(Math.ceil((KEY_TEXTS.length * 3) / 4));
+    // nextAfter is the last row's key, exactly as its cells are in data (bigint as digits).
+    const first = up.pages[0] as Page & { nextAfter: unknown };
+    const last = first.data[3] as Row;
+    expect(first.nextAfter).toEqual([last.k1, last.k2]);
+    expect(typeof last.k2).toBe("string");
+    expect((up.pages.at(-1) as Page & { nextAfter: unknown }).nextAfter).toBeNull();
+    const down = await allByKey("pairs", { schema: "keyset", limit: 5, order: "desc" });
+    expect(down.rows).toEqual(await expected("DESC"));
+  });
+
+  test("integer keys come back as numbers and are accepted as numbers or text; CSV pages by key too", async () => {
+    const first = (await page("ties", { limit: 10 })) as Page & { nextAfter: unknown };
+    expect(first.nextAfter).toEqual([10]);
+    const second = (await page("ties", { limit: 3, after: [10] })) as Page & { nextAfter: unknown };
+    expect(second.data).toEqual([
+      { id: 11, grp: 3, label: "row 11" },
+      { id: 12, grp: 0, label: "row 12" },
+      { id: 13, grp: 1, label: "row 13" },
+    ]);
+    expect(second.nextAfter).toEqual([13]);
+    expect((await page("ties", { limit: 3, after: ["10"] })).data).toEqual(second.data);
+    const tail = (await page("ties", { after: [50] })) as Page & { nextAfter: unknown };
+    expect(tail.data.map((row) => row.id)).toEqual([51, 52, 53]);
+    expect(tail).toMatchObject({ truncated: false, nextAfter: null });
+    const csv = await readTable("ties", { format: "csv", limit: 2, after: [51] });
+    expect(String(csv.body.raw)).toBe("id,grp,label\n52,0,row 52\n53,1,row 53\n");
+    // Without a key order there is no key to hand back.
+    expect((await page("ties", { limit: 2, orderBy: "grp" })).truncated).toBe(true);
+    expect(((await page("ties", { limit: 2, orderBy: "grp" })) as Page & { nextAfter: unknown }).nextAfter).toBeNull();
+    expect(((await page("heap", { limit: 2 })) as Page & { nextAfter: unknown }).nextAfter).toBeNull();
+  });
+
+  test("a key that does not fit the table is a 400 before any row", async () => {
+    const refused = async (tableName: string, extra: Record<string, unknown>) => {
+      const response = await readTable(tableName, extra);
+      expect({ tableName, extra, status: response.status }).toEqual({ tableName, extra, status: 400 });
+      return String(response.body.message);
+    };
+    expect(await refused("ties", { after: [1, 2] })).toContain("after");
+    expect(await refused("ties", { after: ["one"] })).toContain("after");
+    expect(await refused("ties", { after: [1.5] })).toContain("after");
+    expect(await refused("pairs", { schema: "keyset", after: ["a"] })).toContain("after");
+    expect(await refused("pairs", { schema: "keyset", after: ["a", "not a number"] })).toContain("after");
+    expect(await refused("heap", { after: [1] })).toContain("no primary key");
+    expect(await refused("ties", { after: [1], orderBy: "grp" })).toContain("orderBy");
+    expect(await refused("ties", { after: [1], offset: 5 })).toContain("offset");
+    expect(await refused("ties", { after: [] })).toContain("after");
+    expect(await refused("ties", { after: ["a\u0000b"] })).toContain("after");
+    expect(await refused("ties", { after: [{ id: 1 }] })).toContain("after");
+  });
+
+  test("consecutive reads share one kept reader session, and nothing a read leaves in it reaches the next", async () => {
+    // The idle reader backend whose last statement read `relation`: there is one only if the session was kept.
+    const keptReader = async (relation: string) =>
+      (
+        await sqlAsPostgres(
+          `SELECT pid FROM pg_stat_activity WHERE usename LIKE 'zsl\\_reader\\_%' AND datname = 'browse' AND state = 'idle' AND query LIKE '%FROM ${relation}%' ORDER BY pid`,
+        )
+      ).trim();
+    await page("ties", { limit: 1 });
+    const kept = await keptReader("public.ties");
+    expect(kept).toMatch(/^\d+$/);
+    expect((await page("leaky", { schema: "keyset" })).data).toEqual([{ x: "leaked" }]);
+    expect((await page("peek", { schema: "keyset" })).data).not.toEqual([{ v: "leaked" }]);
+    expect(await keptReader("keyset.peek")).toBe(kept);
+    expect((await app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: "keyset" } })).body.data).toEqual(["leaky", "pairs", "peek"]);
+    expect(await keptReader("pg_catalog.pg_class")).toBe(kept);
+  });
 });

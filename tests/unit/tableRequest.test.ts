@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { InvalidRequestError } from "../../src/errors/appErrors";
 import { csvRowsFormat, jsonRowsFormat } from "../../src/features/tables/tableFormats";
 import { csvDisposition } from "../../src/features/tables/csvDisposition";
 import { toTableRead } from "../../src/features/tables/tableRequest";
@@ -25,6 +26,24 @@ describe("table requests", () => {
     expect(page(["1", "2"], 2)).toMatchObject({ data: [{ id: 1 }, { id: 2 }], truncated: false });
     expect(page([], 2)).toMatchObject({ data: [], truncated: false });
     expect(csvRowsFormat().chunk(Buffer.from('a,"b\nc"\n')).toString()).toBe('a,"b\nc"\n');
+  });
+
+  test("JSON pages in key order end with the last row's key as nextAfter, exactly as its cells; null when nothing follows", () => {
+    const columns = [
+      { name: "label", type: "text", kind: "text" as const },
+      { name: "id", type: "integer", kind: "integer" as const },
+    ];
+    const page = (chunks: string[], limit: number, keyColumns?: number[]) => {
+      const format = jsonRowsFormat({ columns, limit, offset: 0, estimatedTotal: null, keyColumns });
+      const parts = [format.head, ...chunks.map((chunk) => format.chunk(Buffer.from(chunk))), format.tail()];
+      return JSON.parse(Buffer.concat(parts).toString()) as { data: unknown[]; truncated: boolean; nextAfter: unknown };
+    };
+    // Rows cut across chunks; the key is (id, label).
+    const rows = ["a\\tb\t1\nq\"", "x\t2\nlast\t3\n"];
+    expect(page(rows, 2, [1, 0])).toMatchObject({ truncated: true, nextAfter: [2, 'q"x'] });
+    expect(page(rows, 3, [1, 0])).toMatchObject({ truncated: false, nextAfter: null });
+    expect(page(rows, 2)).toMatchObject({ truncated: true, nextAfter: null });
+    expect(page(["a\\tb\t1\n", "b\t2\n"], 1, [0])).toMatchObject({ data: [{ label: "a\tb", id: 1 }], nextAfter: ["a\tb"] });
   });
 
   test("browsing scripts check what they use and fetch limit + 1 rows for JSON", () => {
@@ -62,5 +81,18 @@ describe("table requests", () => {
     expect(odd).not.toMatch(/[\r\n]/);
     expect(odd.startsWith('attachment; filename="na_ve__x___Set-Cookie__a_b.csv"; filename*=UTF-8\'\'')).toBe(true);
     expect(decodeURIComponent(odd.split("UTF-8''")[1] ?? "")).toBe('naïve "x"\r\nSet-Cookie: a=b.csv');
+  });
+
+  test("keyset values travel hex-encoded like names, and after excludes orderBy and offset", () => {
+    const hostile = ["x'); DROP TABLE t; --", ":'zsl_select' \\! touch /tmp/p"];
+    const script = tableDataSql({ dbName: "shop", schema: "public", table: "t", descending: true, offset: 0, format: "text", after: hostile });
+    for (const value of hostile) expect(script).not.toContain(value);
+    expect(script).not.toContain("touch");
+    expect(script).toContain("OPERATOR(pg_catalog.<)");
+    expect(script).toContain("@@MISSING after");
+    expect(toTableRead("shop", "t", { after: [5, "x", true] }, 100).query.after).toEqual(["5", "x", "true"]);
+    expect(() => toTableRead("shop", "t", { after: [5], orderBy: "n" }, 100)).toThrow(InvalidRequestError);
+    expect(() => toTableRead("shop", "t", { after: [5], offset: 10 }, 100)).toThrow(InvalidRequestError);
+    expect(toTableRead("shop", "t", { after: [5], offset: 0 }, 100).query.offset).toBe(0);
   });
 });

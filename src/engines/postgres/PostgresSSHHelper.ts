@@ -12,14 +12,13 @@ import {
   deployScript,
   dropDatabaseSql,
   reconcileDeploySql,
-  psqlAsDatabaseOwnerCommand,
   psqlAsPostgresCommand,
   roleAndDatabaseSql,
   type RoleAndDatabaseSpec,
 } from "./remoteScripts";
-import { PSQL_SESSION_OUTPUT_MAX_BYTES, runInPsqlSession } from "./psqlSession";
+import { PSQL_SESSION_OUTPUT_MAX_BYTES } from "./psqlSession";
 import { tablesListInDatabaseSql, type TableDataQuery } from "./tableQueries";
-import { openTableData, throwIfMissing, type OpenedTableData } from "./tableReader";
+import { collectOutput, openBrowsingScript, openTableData, throwIfMissing, within, type OpenedTableData } from "./tableReader";
 
 export interface DeployOutcome {
   port: number;
@@ -109,18 +108,18 @@ export class PostgresSSHHelper {
   }
 
   async getTablesList(dbName: string, schema = "public"): Promise<string[]> {
-    // A kept psql session on this connection first, else a one-shot psql, which also reports
-    // why a session could not be opened (e.g. the database does not exist).
-    const script = tablesListInDatabaseSql(schema);
-    const timeoutMs = this.settings.commandTimeoutMs;
-    let stdout = await runInPsqlSession(this.ssh, dbName, script, timeoutMs);
-    if (stdout === undefined) {
-      const direct = await this.ssh.exec(psqlAsDatabaseOwnerCommand(dbName), { stdin: script, timeoutMs, maxStdoutBytes: TABLES_LIST_MAX_BYTES });
-      const missing = readMarkers(direct.stdout).missing;
-      if (direct.exitCode !== 0 && missing === undefined) throw new RemoteStepError("tables", "PostgreSQL on the machine failed while listing the tables");
-      stdout = direct.stdout;
-    }
-    throwIfMissing(readMarkers(stdout).missing, { dbName, schema });
+    // The connection's kept reader for the database when free, else a one-shot reader psql,
+    // which also reports why a reader could not log in (e.g. the database does not exist).
+    const command = await openBrowsingScript(this.ssh, dbName, tablesListInDatabaseSql(schema), this.settings.commandTimeoutMs);
+    // SSH_COMMAND_TIMEOUT_MS bounds a tables list in all, not only its silences.
+    const collected = within(collectOutput(command, TABLES_LIST_MAX_BYTES).then(async (stdout) => ({ stdout, result: await command.result })), this.settings.commandTimeoutMs);
+    const { stdout, result } = await collected.catch((error: unknown) => {
+      command.abort();
+      throw error;
+    });
+    const markers = readMarkers(stdout);
+    if (result.exitCode !== 0 && markers.missing === undefined) throw new RemoteStepError("tables", "PostgreSQL on the machine failed while listing the tables");
+    throwIfMissing(markers.missing, { dbName, schema });
     return copyLines(sectionAfter(stdout, "@@ROWS") ?? "").map(unescapeCopyField);
   }
 

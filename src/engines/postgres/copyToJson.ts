@@ -52,11 +52,13 @@ export class CopyTextToJson {
   /** Output bytes per input byte so far (JSON repeats the keys on every row). */
   private growth = 2;
   private out: Buffer = EMPTY;
+  private lastRow: Buffer | undefined;
 
-  /** Rows after the first `limit` are counted but not written. */
+  /** Rows after the first `limit` are counted but not written; with `keepLastRow` the last written row's line is kept. */
   constructor(
     columns: ColumnSpec[],
     private readonly limit: number,
+    private readonly keepLastRow = false,
   ) {
     this.keys = columns.map((column, i) => Buffer.from(`${i === 0 ? "{" : ","}${JSON.stringify(column.name)}:`));
     this.kinds = Uint8Array.from(columns.map((column) => KIND_CODES[column.kind]));
@@ -66,6 +68,11 @@ export class CopyTextToJson {
   /** True once a row beyond `limit` was seen. */
   get truncated(): boolean {
     return this.sawExtraRow;
+  }
+
+  /** The last written row as COPY printed it (without its newline), when asked to keep it. */
+  get lastRowLine(): string | undefined {
+    return this.lastRow?.toString("utf8");
   }
 
   /** JSON for the complete rows in `carry + chunk`, each but the first preceded by a comma. */
@@ -98,6 +105,8 @@ export class CopyTextToJson {
     let out = this.out;
     let o = from;
     let i = start;
+    let lastStart = -1;
+    let lastEnd = -1;
     while (i < end) {
       const nl = input.indexOf(NL, i);
       this.rows++;
@@ -106,6 +115,8 @@ export class CopyTextToJson {
         i = nl + 1;
         continue;
       }
+      lastStart = i;
+      lastEnd = nl;
       // Every input byte becomes at most 6 output bytes (a control character as \u00XX).
       const worst = o + (nl - i) * 6 + this.rowOverhead;
       if (worst > out.length) {
@@ -192,6 +203,8 @@ export class CopyTextToJson {
       out[o++] = CLOSE;
       i = nl + 1;
     }
+    // Once per chunk, not per row: only the page's very last row is ever asked for.
+    if (this.keepLastRow && lastStart !== -1) this.lastRow = Buffer.from(input.subarray(lastStart, lastEnd));
     this.out = out;
     return o;
   }

@@ -11,6 +11,8 @@ export interface TableHead {
   estimatedTotal: number | null;
   /** The remote session, for cancelling its query (see cancelBackendSql). */
   backendId: string | undefined;
+  /** Positions in `columns` of the primary key's columns, in key order (pages in key order only). */
+  keyColumns: number[] | undefined;
 }
 
 /**
@@ -31,7 +33,11 @@ export function parseTableHead(lines: string[]): TableHead {
   const markers = readMarkers(markerLines.join("\n"));
   const total = markers.result.get("total");
   const backendId = markers.result.get("backend");
+  const key = markers.result.get("key");
+  const keyColumns = key ? key.split(",").map(Number) : undefined;
+  const keyFits = keyColumns?.every((at) => Number.isInteger(at) && at >= 0 && at < columns.length) === true;
   return {
+    keyColumns: keyFits ? keyColumns : undefined,
     backendId: backendId !== undefined && isBackendId(backendId) ? backendId : undefined,
     missing: markers.missing,
     columns,

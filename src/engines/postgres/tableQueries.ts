@@ -30,10 +30,21 @@ export interface TableDataQuery {
   limit?: number;
   offset: number;
   /**
+   * Keyset paging: the primary key of the last row already read, one PostgreSQL text value per
+   * key column in key order; only rows after it (in the page's direction) are read. Only
+   * without `orderBy` (the page is then in key order) and with `offset` 0.
+   */
+  after?: string[];
+  /**
    * `text`: head with columns and an estimated total, rows in COPY text format.
    * `csv`: no column metadata; rows as COPY CSV with a header line (for downloads).
    */
   format: "text" | "csv";
+}
+
+/** Any text as an SQL expression made of hex digits only (see nameSql). */
+function textSql(value: string): string {
+  return `pg_catalog.convert_from(pg_catalog.decode('${Buffer.from(value, "utf8").toString("hex")}', 'hex'), 'UTF8')`;
 }
 
 /** A name as an SQL expression of type `name` made of hex digits only: inert to psql and SQL alike. */
@@ -130,10 +141,33 @@ export function tableDataSql(query: TableDataQuery): string {
 \\endif`);
   }
 
+  if (query.after !== undefined) {
+    // The key's values arrive as text and are cast to the key columns' types by the server;
+    // a count that does not fit is reported here, values that do not parse by the EXPLAIN below.
+    parts.push(`SELECT coalesce(pg_catalog.max(i.indnkeyatts), 0) AS zsl_key_columns FROM pg_catalog.pg_index i
+ WHERE i.indrelid OPERATOR(pg_catalog.=) ${rel} AND i.indisprimary \\gset
+SELECT :zsl_key_columns OPERATOR(pg_catalog.=) 0 AS zsl_no_key, :zsl_key_columns OPERATOR(pg_catalog.<>) ${query.after.length} AS zsl_key_misfit \\gset
+\\if :zsl_no_key
+\\echo @@MISSING key
+\\quit
+\\endif
+\\if :zsl_key_misfit
+\\echo @@MISSING after
+\\quit
+\\endif`);
+  }
+  const afterValues = query.after === undefined ? "NULL::pg_catalog.text[]" : `ARRAY[${query.after.map(textSql).join(", ") || "NULL"}]::pg_catalog.text[]`;
+  const afterOperator = query.descending ? "<" : ">";
+
   // The tie-breaker: primary key columns, else ctid (with tableoid where child tables share
   // ctids). Views and foreign tables have neither; they are read in PostgreSQL's order.
+  // With `after`, only rows past that key: (k1, k2) > ('v1'::type1, 'v2'::type2), which the
+  // primary key's index answers directly, however far into the table.
   parts.push(`WITH pk AS (
-  SELECT pg_catalog.string_agg(pg_catalog.format('%I ${dir}', a.attname), ', ' ORDER BY k.ord) AS cols
+  SELECT pg_catalog.string_agg(pg_catalog.format('%I ${dir}', a.attname), ', ' ORDER BY k.ord) AS cols,
+         pg_catalog.format(' WHERE (%s) OPERATOR(pg_catalog.${afterOperator}) (%s)',
+           pg_catalog.string_agg(pg_catalog.format('%I', a.attname), ', ' ORDER BY k.ord),
+           pg_catalog.string_agg(pg_catalog.format('%L::%s', (${afterValues})[k.ord], pg_catalog.format_type(a.atttypid, NULL)), ', ' ORDER BY k.ord)) AS after_key
     FROM pg_catalog.pg_index i
     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum
@@ -146,11 +180,25 @@ export function tableDataSql(query: TableDataQuery): string {
 ), ordering AS (
   SELECT pg_catalog.concat_ws(', ', ${first}, nullif(cols, ${first})) AS cols FROM identity
 )
-SELECT pg_catalog.format('SELECT %s FROM %s%s',
+SELECT pg_catalog.format('SELECT %s FROM %s%s%s',
               (SELECT coalesce(pg_catalog.string_agg(pg_catalog.format('%I', attname), ', ' ORDER BY attnum), '')
                  FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) ${rel} AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped),
               :'zsl_relation',
+              ${query.after === undefined ? "''" : "(SELECT after_key FROM pk)"},
               (SELECT coalesce(' ORDER BY ' OPERATOR(pg_catalog.||) nullif(cols, ''), '') FROM ordering)) AS zsl_select \\gset`);
+
+  if (query.after !== undefined) {
+    // A key value its column's type does not accept fails at planning: a bad request, told now.
+    parts.push(`\\set ON_ERROR_STOP 0
+\\o /dev/null
+SELECT 'EXPLAIN ' OPERATOR(pg_catalog.||) :'zsl_select' \\gexec
+\\o
+\\if :ERROR
+\\echo @@MISSING after
+\\quit
+\\endif
+\\set ON_ERROR_STOP 1`);
+  }
 
   if (query.orderBy !== undefined) {
     // Types without a default sort order (json, point, ...) fail at planning; find out now,
@@ -182,12 +230,29 @@ COPY (SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
        ORDER BY a.attnum) TO STDOUT;
 SET search_path = pg_catalog, pg_temp;`);
     parts.push(estimatedTotalSql(rel));
+    if (query.orderBy === undefined) parts.push(keyColumnsSql(rel));
   }
 
   parts.push(`\\echo @@ROWS
 SELECT pg_catalog.format('COPY (%s%s) TO STDOUT%s', :'zsl_select', ${quoteLiteral(page)}, ${quoteLiteral(copyOptions)}) \\gexec
 `);
   return parts.join("\n");
+}
+
+/**
+ * `@@RESULT key=2,0`: where the primary key's columns are among the printed ones (0-based, in
+ * key order), so the reader can hand the last row's key back for keyset paging; empty when
+ * the relation has no primary key.
+ */
+function keyColumnsSql(rel: string): string {
+  return `SELECT coalesce(pg_catalog.string_agg(
+         (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute b
+           WHERE b.attrelid OPERATOR(pg_catalog.=) ${rel} AND b.attnum OPERATOR(pg_catalog.>) 0 AND NOT b.attisdropped
+             AND b.attnum OPERATOR(pg_catalog.<) k.attnum)::pg_catalog.text, ',' ORDER BY k.ord), '') AS zsl_key
+  FROM pg_catalog.pg_index i
+  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+ WHERE i.indrelid OPERATOR(pg_catalog.=) ${rel} AND i.indisprimary AND k.ord OPERATOR(pg_catalog.<=) i.indnkeyatts \\gset
+\\echo @@RESULT key=:zsl_key`;
 }
 
 /**

@@ -1,7 +1,8 @@
-import { InvalidRequestError, NotFoundError, ReadRefusedError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
+import { InvalidRequestError, NotFoundError, ReadRefusedError, RemoteOutputTooLargeError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
 import type { SSHClient } from "../../ssh/SSHClient";
 import type { StreamedCommand } from "../../ssh/streamedCommand";
 import { psqlAsDatabaseOwnerCommand, psqlAsPostgresCommand } from "./remoteScripts";
+import { runInReaderSession } from "./psqlSession";
 import { awaitFirstRows, readScriptHead } from "./scriptStream";
 import { parseTableHead } from "./tableHead";
 import { backendPort, cancelBackendSql, tableDataSql, type TableDataQuery } from "./tableQueries";
@@ -15,6 +16,8 @@ export interface OpenedTableData {
   /** Empty for the CSV format, whose header line comes with the rows. */
   columns: ColumnSpec[];
   estimatedTotal: number | null;
+  /** Positions in `columns` of the primary key when the page is in key order (see TableHead). */
+  keyColumns: number[] | undefined;
   /** The rows as printed by COPY (text or CSV format), in chunks of any size. */
   rows: AsyncIterator<Buffer>;
   /** Resolves once the remote command has exited cleanly; throws if it did not. */
@@ -32,11 +35,12 @@ const EXIT_GRACE_MS = 50;
  * (the HTTP request's) stops the remote query if the client leaves before that.
  */
 export async function openTableData(ssh: SSHClient, timeoutMs: number, query: TableDataQuery, signal?: AbortSignal): Promise<OpenedTableData> {
-  const command = await ssh.execStream(psqlAsDatabaseOwnerCommand(query.dbName), { stdin: tableDataSql(query), timeoutMs });
+  const command = await openBrowsingScript(ssh, query.dbName, tableDataSql(query), timeoutMs);
   const finish = () => expectSuccess(command);
   let backendId: string | undefined;
+  let rowsStarted = false;
   let stopping: Promise<void> | undefined;
-  const abort = () => (stopping ??= stopCommand(ssh, timeoutMs, command, backendId));
+  const abort = () => (stopping ??= stopCommand(ssh, timeoutMs, command, backendId, rowsStarted));
   const onClientGone = () => void abort();
   signal?.addEventListener("abort", onClientGone, { once: true });
   try {
@@ -50,8 +54,9 @@ export async function openTableData(ssh: SSHClient, timeoutMs: number, query: Ta
       throw new RemoteStepError("table-data", "PostgreSQL on the machine gave an unexpected answer while reading the table");
     }
     const first = await awaitFirstRows(head.rows);
+    rowsStarted = true;
     if (first.empty) await finish();
-    return { columns: parsed.columns, estimatedTotal: parsed.estimatedTotal, rows: first.rows, finish, abort };
+    return { columns: parsed.columns, estimatedTotal: parsed.estimatedTotal, keyColumns: parsed.keyColumns, rows: first.rows, finish, abort };
   } catch (error) {
     void abort();
     throw error;
@@ -61,10 +66,18 @@ export async function openTableData(ssh: SSHClient, timeoutMs: number, query: Ta
 }
 
 /**
+ * A browsing script's output: in the connection's kept reader for the database when it is
+ * free (no role to create, no login), else in a one-shot reader psql.
+ */
+export async function openBrowsingScript(ssh: SSHClient, dbName: string, script: string, timeoutMs: number): Promise<StreamedCommand> {
+  return (await runInReaderSession(ssh, dbName, script, timeoutMs)) ?? (await ssh.execStream(psqlAsDatabaseOwnerCommand(dbName), { stdin: script, timeoutMs }));
+}
+
+/**
  * The head is a few lines sent at once. Output keeps the idle timer of a streamed command
  * alive, so a machine dripping bytes could hold the request for ever without this bound.
  */
-async function within<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+export async function within<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new RemoteTimeoutError(`A remote command did not finish within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
@@ -86,7 +99,7 @@ async function expectSuccess(command: StreamedCommand): Promise<void> {
  * (a long sort) would run on, since sshd passes no signals on, so its query is cancelled
  * through a second command on the same connection.
  */
-async function stopCommand(ssh: SSHClient, timeoutMs: number, command: StreamedCommand, backendId: string | undefined): Promise<void> {
+async function stopCommand(ssh: SSHClient, timeoutMs: number, command: StreamedCommand, backendId: string | undefined, rowsStarted: boolean): Promise<void> {
   command.abort();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const bound = new Promise<void>((resolve) => {
@@ -97,7 +110,11 @@ async function stopCommand(ssh: SSHClient, timeoutMs: number, command: StreamedC
     () => true,
   );
   const cancel = async () => {
-    if (backendId === undefined || (await Promise.race([gone, Bun.sleep(EXIT_GRACE_MS).then(() => false)]))) return;
+    if (backendId === undefined) return;
+    // A server still planning or sorting writes nothing, so it never learns that psql died:
+    // before the first row the query is always cancelled. Once rows flow, a psql that exits
+    // makes the server's next write fail, which ends the query without a second command.
+    if (rowsStarted && (await Promise.race([gone, Bun.sleep(EXIT_GRACE_MS).then(() => false)]))) return;
     await ssh.exec(psqlAsPostgresCommand({ port: backendPort(backendId) }), { stdin: cancelBackendSql(backendId), timeoutMs }).catch(() => undefined);
   };
   try {
@@ -123,6 +140,10 @@ export function throwIfMissing(missing: string | undefined, where: { dbName: str
       throw new InvalidRequestError(`orderBy: ${table} has no column ${where.orderBy ?? ""}`);
     case "ordering":
       throw new InvalidRequestError(`orderBy: the values of ${where.orderBy ?? ""} have no sort order`);
+    case "key":
+      throw new InvalidRequestError(`after: ${table} has no primary key to page by; use offset`);
+    case "after":
+      throw new InvalidRequestError(`after: not a primary key of ${table}; send the nextAfter of the previous page`);
     case "read-privilege":
       throw new ReadRefusedError(`The owner of ${where.dbName} may not read ${table}`);
     case "safe-owner":
@@ -130,4 +151,19 @@ export function throwIfMissing(missing: string | undefined, where: { dbName: str
     default:
       throw new RemoteStepError("table-data", `PostgreSQL on the machine reported something missing: ${missing}`);
   }
+}
+
+/** A whole (small) output as text, stopping the command past `maxBytes`. */
+export async function collectOutput(command: StreamedCommand, maxBytes: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of command.stdout) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      command.abort();
+      throw new RemoteOutputTooLargeError();
+    }
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, size).toString("utf8");
 }

@@ -21,6 +21,8 @@ export interface TableReadOptions {
   format?: "json" | "csv";
   /** CSV only: neutralise cells a spreadsheet would run as formulas. */
   csvSafe?: boolean;
+  /** Keyset paging: the last row's primary key, from the previous page's nextAfter. */
+  after?: Array<string | number | boolean>;
 }
 
 export interface TableRead {
@@ -41,6 +43,10 @@ export function toTableRead(dbName: string, table: string, options: TableReadOpt
   const format = options.format ?? "json";
   const offset = options.offset ?? 0;
   const limit = options.limit ?? (format === "json" ? maxRows : undefined);
+  if (options.after !== undefined && options.orderBy !== undefined) {
+    throw new InvalidRequestError("after: pages by key are in primary key order; leave out orderBy");
+  }
+  if (options.after !== undefined && offset > 0) throw new InvalidRequestError("after: takes the place of offset; leave out offset");
   return {
     format,
     csvSafe: options.csvSafe === true,
@@ -54,6 +60,8 @@ export function toTableRead(dbName: string, table: string, options: TableReadOpt
       descending: options.order === "desc",
       limit,
       offset,
+      // PostgreSQL's text for booleans and numbers is what JavaScript prints (t/f accept true/false).
+      after: options.after?.map((value) => String(value)),
       format: format === "json" ? "text" : "csv",
     },
   };

@@ -1,7 +1,8 @@
 import type { Actor, AuditTrail } from "../../metadata/auditTrail";
 import type { SshSettings } from "../../config/env";
 import type { DeployedDbStore } from "../../metadata/deployedDbStore";
-import { foldUnquotedName, namesOnMachine } from "../../metadata/recordedNames";
+import { engineOf } from "../../metadata/engines";
+import { namesOnMachine } from "../../metadata/recordedNames";
 import { InvalidRequestError, MachineAccessDeniedError } from "../../errors/appErrors";
 import type { MachineRecord } from "../../machines/machineRegistry";
 import type { MachineRegistry } from "../../machines/machineRegistry";
@@ -17,7 +18,7 @@ import { toTableRead, type TableReadOptions } from "./tableRequest";
 export interface TableServiceDeps {
   registry: MachineRegistry;
   /** The caller's recorded databases, to find what an adopted row's name is on the machine. */
-  store: Pick<DeployedDbStore, "findByName">;
+  store: Pick<DeployedDbStore, "findByNameAnyEngine">;
   audit: AuditTrail;
   sessions: SshSessions;
   encryptionKey: string;
@@ -60,13 +61,12 @@ export function createTableService(deps: TableServiceDeps) {
    * database is refused: these routes would read a PostgreSQL database of that name.
    */
   async function databaseOnMachine(actor: Actor, machine: MachineRecord, databaseName: string): Promise<string> {
-    const scope = { userId: actor.userId, vpsId: machine.id, host: machine.ip };
-    const mysqlRow = await deps.store.findByName({ ...scope, engine: "mysql" }, databaseName);
-    // Names without capitals fold to themselves: only those with capitals, or a MySQL namesake, cost a second lookup.
-    if (!mysqlRow && foldUnquotedName(databaseName) === databaseName) return databaseName;
-    const row = await deps.store.findByName({ ...scope, engine: "postgres" }, databaseName);
-    if (!row && mysqlRow) throw new InvalidRequestError("This is a MySQL database: browse it with the MySQL routes");
-    return row ? namesOnMachine(row).dbName : databaseName;
+    // One query for both questions (which engine, and the legacy name): it runs on every browse.
+    const rows = await deps.store.findByNameAnyEngine({ userId: actor.userId, vpsId: machine.id, host: machine.ip }, databaseName);
+    const row = rows.find((candidate) => engineOf(candidate.dbType) === "postgres");
+    if (row) return namesOnMachine(row).dbName;
+    if (rows.length > 0) throw new InvalidRequestError("This is a MySQL database: browse it with the MySQL routes");
+    return databaseName;
   }
 
   return {
@@ -87,7 +87,7 @@ export function createTableService(deps: TableServiceDeps) {
         const format =
           read.format === "csv"
             ? csvRowsFormat({ csvSafe: read.csvSafe })
-            : jsonRowsFormat({ columns: table.columns, limit: read.limit ?? deps.maxRows, offset: read.offset, estimatedTotal: table.estimatedTotal });
+            : jsonRowsFormat({ columns: table.columns, limit: read.limit ?? deps.maxRows, offset: read.offset, estimatedTotal: table.estimatedTotal, keyColumns: table.keyColumns });
         let release: () => void = () => undefined;
         const released = new Promise<void>((resolve) => {
           release = resolve;

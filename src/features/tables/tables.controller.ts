@@ -31,9 +31,9 @@ export function tablesController(service: TableService, accessTokenSecret: strin
       async ({ body, userId, request, server }) => {
         try {
           const where = { vpsId: body.vpsId, vpsIp: body.vpsIp, databaseName: body.databaseName };
-          const { tableName, schema, limit, offset, orderBy, order, format, csvSafe } = body;
+          const { tableName, schema, limit, offset, orderBy, order, format, csvSafe, after } = body;
           requireCatalogNames({ tableName, schema, orderBy });
-          const result = await service.readTable(actorOf(userId, request, server), where, tableName, { schema, limit, offset, orderBy, order, format, csvSafe }, request.signal);
+          const result = await service.readTable(actorOf(userId, request, server), where, tableName, { schema, limit, offset, orderBy, order, format, csvSafe, after }, request.signal);
           // Streamed: the status and headers are final here, errors found later cut the body short.
           const headers: Record<string, string> =
             result.format === "csv"

@@ -14,6 +14,10 @@ const catalogName = (field: string) =>
     error: `${field} must be the name of an existing object: 1 to ${IDENTIFIER_MAX_BYTES} bytes, no NUL`,
   });
 
+/** PostgreSQL's own limit on index columns; a key value longer than this fits in no btree index anyway. */
+const MAX_KEY_COLUMNS = 32;
+const KEY_VALUE_MAX_CHARS = 8192;
+
 /** The most rows one JSON page or CSV download may ask for. */
 export const MAX_PAGE_ROWS = 100_000;
 
@@ -39,6 +43,16 @@ export const TableDataBody = t.Object({
   order: t.Optional(t.Union([t.Literal("asc"), t.Literal("desc")], { error: 'order must be "asc" or "desc"' })),
   format: t.Optional(t.Union([t.Literal("json"), t.Literal("csv")], { error: 'format must be "json" or "csv"' })),
   csvSafe: t.Optional(t.Boolean({ error: "csvSafe must be true or false" })),
+  after: t.Optional(
+    t.Array(t.Union([t.String({ maxLength: KEY_VALUE_MAX_CHARS, pattern: "^[^\\u0000]*$" }), t.Number(), t.Boolean()]), {
+      minItems: 1,
+      maxItems: MAX_KEY_COLUMNS,
+      description:
+        "Keyset paging: the primary key of the last row already read (the previous page's nextAfter), one value per key column; " +
+        "the page then starts right after that row, as fast on page 1,000 as on page 1. Not with orderBy, not with offset.",
+      error: `after must be the previous page's nextAfter: 1 to ${MAX_KEY_COLUMNS} key values (strings, numbers or booleans, no NUL)`,
+    }),
+  ),
 });
 
 export const TablesList = t.Object(
@@ -60,6 +74,9 @@ export const TablePage = t.Object(
     estimatedTotal: t.Union([t.Integer(), t.Null()]),
     data: t.Array(t.Record(t.String(), Cell)),
     truncated: t.Boolean(),
+    nextAfter: t.Union([t.Array(Cell), t.Null()], {
+      description: "When more rows exist and the page is in primary key order (no orderBy): the last row's key, to send as `after` for the next page; else null",
+    }),
   },
   {
     description: "One page of rows (format json), streamed; with format csv a text/csv download instead",
@@ -75,6 +92,7 @@ export const TablePage = t.Object(
         estimatedTotal: 1,
         data: [{ id: 1, name: "Ann" }],
         truncated: false,
+        nextAfter: null,
       },
     ],
   },
