@@ -1,6 +1,7 @@
 import { InvalidRequestError } from "../../errors/appErrors";
 import { IDENTIFIER_MAX_BYTES, isCatalogName } from "../../engines/postgres/identifiers";
 import type { TableDataQuery } from "../../engines/postgres/tableQueries";
+import type { TableDataBody } from "./tables.model";
 
 /** Checked before anything else happens: names of existing objects, as PostgreSQL allows them. */
 export function requireCatalogNames(names: Record<string, string | undefined>): void {
@@ -11,19 +12,8 @@ export function requireCatalogNames(names: Record<string, string | undefined>): 
   }
 }
 
-/** The optional paging and format fields of a table-data request, as validated by the model. */
-export interface TableReadOptions {
-  schema?: string;
-  limit?: number;
-  offset?: number;
-  orderBy?: string;
-  order?: "asc" | "desc";
-  format?: "json" | "csv";
-  /** CSV only: neutralise cells a spreadsheet would run as formulas. */
-  csvSafe?: boolean;
-  /** Keyset paging: the last row's primary key, from the previous page's nextAfter. */
-  after?: Array<string | number | boolean>;
-}
+/** The paging and format fields of a table-data request, as validated by its model. */
+export type TableReadOptions = Pick<typeof TableDataBody.static, "schema" | "limit" | "offset" | "orderBy" | "order" | "format" | "csvSafe" | "after">;
 
 export interface TableRead {
   format: "json" | "csv";

@@ -13,7 +13,8 @@ import type { SshSessions } from "../../ssh/sshSessions";
 import { withHeldSession } from "./heldSession";
 import { tableBody } from "./tableBody";
 import { csvRowsFormat, jsonRowsFormat } from "./tableFormats";
-import { toTableRead, type TableReadOptions } from "./tableRequest";
+import { toTableRead } from "./tableRequest";
+import type { TableDataBody, TablesListBody } from "./tables.model";
 
 export interface TableServiceDeps {
   registry: MachineRegistry;
@@ -27,11 +28,8 @@ export interface TableServiceDeps {
   maxRows: number;
 }
 
-export interface MachineDatabase {
-  vpsId: number;
-  vpsIp: string;
-  databaseName: string;
-}
+/** Which database on which of the caller's machines: the fields every browsing request has. */
+export type MachineDatabase = Pick<typeof TablesListBody.static, "vpsId" | "vpsIp" | "databaseName">;
 
 export interface TableReadResult {
   format: "json" | "csv";
@@ -70,8 +68,9 @@ export function createTableService(deps: TableServiceDeps) {
   }
 
   return {
-    async listTables(actor: Actor, where: MachineDatabase, schema?: string): Promise<string[]> {
-      const { machine, target, dbName } = await targetFor(actor, "list-tables", where);
+    async listTables(actor: Actor, request: typeof TablesListBody.static): Promise<string[]> {
+      const { schema } = request;
+      const { machine, target, dbName } = await targetFor(actor, "list-tables", request);
       return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.ssh, machine.ip).getTablesList(dbName, schema));
     },
 
@@ -79,9 +78,9 @@ export function createTableService(deps: TableServiceDeps) {
      * Resolves once the table's head has been checked, with a body that streams the rows; the
      * SSH session stays leased until that body has been read, failed or been cancelled.
      */
-    async readTable(actor: Actor, where: MachineDatabase, tableName: string, options: TableReadOptions, signal?: AbortSignal): Promise<TableReadResult> {
-      const { machine, target, dbName } = await targetFor(actor, "read-table", where);
-      const read = toTableRead(dbName, tableName, options, deps.maxRows);
+    async readTable(actor: Actor, request: typeof TableDataBody.static, signal?: AbortSignal): Promise<TableReadResult> {
+      const { machine, target, dbName } = await targetFor(actor, "read-table", request);
+      const read = toTableRead(dbName, request.tableName, request, deps.maxRows);
       return withHeldSession(deps.sessions, target, async (ssh) => {
         const table = await new PostgresSSHHelper(ssh, deps.ssh, machine.ip).openTableData(read.query, signal);
         const format =

@@ -17,7 +17,7 @@ export function tablesController(service: TableService, accessTokenSecret: strin
       "/get-tables-list",
       async ({ body, userId, request, server }) => {
         requireCatalogNames({ schema: body.schema });
-        const data = await service.listTables(actorOf(userId, request, server), { vpsId: body.vpsId, vpsIp: body.vpsIp, databaseName: body.databaseName }, body.schema);
+        const data = await service.listTables(actorOf(userId, request, server), body);
         return { status: 200 as const, data, message: "Tables list fetched successfully" };
       },
       {
@@ -30,10 +30,9 @@ export function tablesController(service: TableService, accessTokenSecret: strin
       "/get-table-data",
       async ({ body, userId, request, server }) => {
         try {
-          const where = { vpsId: body.vpsId, vpsIp: body.vpsIp, databaseName: body.databaseName };
-          const { tableName, schema, limit, offset, orderBy, order, format, csvSafe, after } = body;
+          const { tableName, schema, orderBy } = body;
           requireCatalogNames({ tableName, schema, orderBy });
-          const result = await service.readTable(actorOf(userId, request, server), where, tableName, { schema, limit, offset, orderBy, order, format, csvSafe, after }, request.signal);
+          const result = await service.readTable(actorOf(userId, request, server), body, request.signal);
           // Streamed: the status and headers are final here, errors found later cut the body short.
           const headers: Record<string, string> =
             result.format === "csv"
