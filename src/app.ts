@@ -1,4 +1,3 @@
-import { cors } from "@elysiajs/cors";
 import { Elysia } from "elysia";
 import { DEFAULT_BACKUP_CONFIG, DEFAULT_QUERY_SETTINGS, DEFAULT_TABLE_DATA_MAX_ROWS, type BackupConfig, type QuerySettings, type SshSettings } from "./config/env";
 import type { BackupStore } from "./metadata/backupStore";
@@ -29,6 +28,7 @@ import { tablesController } from "./features/tables/tables.controller";
 import { createTableService } from "./features/tables/tableService";
 import { apiDocs } from "./http/apiDocs";
 import { clientAddress } from "./http/clientAddress";
+import { corsHeaders } from "./http/cors";
 import { crossSiteGuard } from "./http/crossSiteGuard";
 import { errorResponses } from "./http/errorResponses";
 import { requestGuards } from "./http/requestGuards";
@@ -158,15 +158,21 @@ export function createApp(deps: AppDependencies) {
   // origin, refusals included (413, 415, 429), can be read by the portal, and preflights are
   // answered before anything counts them.
   return new Elysia()
+    .use(
+      healthController(clock, [
+        { name: "metadata", ping: () => deps.store.ping() },
+        { name: "registry", ping: () => deps.registry.ping() },
+      ]),
+    )
     .use(requestLog(logger))
     .use(errorResponses(logger))
     .use(
-      cors({
-        origin: deps.corsOrigins,
-        credentials: true,
+      corsHeaders({
+        origins: deps.corsOrigins,
         methods: ["GET", "POST", "PUT", "DELETE"],
         allowedHeaders: ["Content-Type", "Authorization"],
         exposeHeaders: ["X-Request-Id"],
+        maxAgeSeconds: 5,
       }),
     )
     .use(requestGuards())
@@ -174,12 +180,6 @@ export function createApp(deps: AppDependencies) {
     .use(clientAddress(deps.rateLimits))
     .use(addressRateLimit(deps.rateLimits))
     .use(apiDocs())
-    .use(
-      healthController(clock, [
-        { name: "metadata", ping: () => deps.store.ping() },
-        { name: "registry", ping: () => deps.registry.ping() },
-      ]),
-    )
     .use(databasesController(databases, deps.accessTokenSecret, deps.rateLimits))
     .use(tablesController(tables, deps.accessTokenSecret, deps.rateLimits))
     .use(queryController(query, deps.accessTokenSecret, deps.rateLimits))

@@ -1,5 +1,6 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
+import { isProbePath, requestPath } from "./probePaths";
 
 export interface ProxySettings {
   /** Header carrying the client address when behind a trusted proxy (e.g. x-forwarded-for). */
@@ -34,6 +35,8 @@ export function clientAddressOf(request: Request): string | undefined {
 /** Resolves every request's client address once, before anything counts or records it. */
 export function clientAddress(proxy: ProxySettings) {
   return new Elysia({ name: "clientAddress", seed: proxy }).onRequest(({ request, server }) => {
+    // Nothing counts or records a probe's address (and resolving one is a native call per request).
+    if (isProbePath(requestPath(request))) return;
     const address = resolveAddress(request, server, proxy);
     if (address) addressByRequest.set(request, address);
   });
