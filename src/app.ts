@@ -99,7 +99,8 @@ export function createApp(deps: AppDependencies) {
     audit: deps.audit ?? noAudit,
     registry: deps.registry,
     sessions: deps.sessions,
-    secretBox: createSecretBox(deps.encryptionKey, 10_000),
+    // No cache of opened passwords: a plaintext lives only as long as the answer that carries it.
+    secretBox: createSecretBox(deps.encryptionKey),
     encryptionKey: deps.encryptionKey,
     login,
     remote,
