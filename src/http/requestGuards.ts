@@ -14,9 +14,10 @@ export function requestGuards() {
       "x-frame-options": "DENY",
       "cache-control": "no-store",
       "referrer-policy": "no-referrer",
-      "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
     })
     .onRequest(({ request, set }) => {
+      // Per request, not a default header: the docs page (apiDocs) replaces it with a wider one.
+      set.headers["content-security-policy"] = "default-src 'none'; frame-ancestors 'none'";
       const length = Number(request.headers.get("content-length") ?? "0");
       if (length > MAX_BODY_BYTES) {
         set.status = 413;
