@@ -155,15 +155,24 @@ export function createApp(deps: AppDependencies) {
       logger,
     });
 
-  // onRequest hooks run in this order. CORS comes first so that every answer to an allowed
-  // origin, refusals included (413, 415, 429), can be read by the portal, and preflights are
-  // answered before anything counts them.
+  // onRequest hooks run in this order, for every route whenever it was registered. CORS comes
+  // before the guards so that every answer to an allowed origin, refusals included (413, 415,
+  // 429), can be read by the portal, and preflights are answered before anything counts them.
+  //
+  // Monitoring's probes are registered before the per-request log and error mapping, so those
+  // route hooks never run for them (profiled: they were most of a probe's cost); the request
+  // hooks above still do (request id, security headers, CORS). The readiness route logs its own
+  // failures.
   return new Elysia()
     .use(
-      healthController(clock, [
-        { name: "metadata", ping: () => deps.store.ping() },
-        { name: "registry", ping: () => deps.registry.ping() },
-      ]),
+      healthController(
+        clock,
+        [
+          { name: "metadata", ping: () => deps.store.ping() },
+          { name: "registry", ping: () => deps.registry.ping() },
+        ],
+        logger,
+      ),
     )
     .use(requestLog(logger))
     .use(errorResponses(logger))
