@@ -363,12 +363,30 @@ main() {
   fi
 
   step cluster
-  line=$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 { print; exit }')
-  [ -n "$line" ] || line=$(pg_lsclusters -h 2>/dev/null | sort -V | tail -n 1)
+  # pg_lsclusters is a Perl script costing more than the rest of a deploy on a configured
+  # machine. Its choice is kept in /run (gone at reboot) with a fingerprint of what it reads
+  # (cluster configurations, installed servers, pid files) and reused only while that matches
+  # and the chosen cluster's postmaster is alive; anything else asks pg_lsclusters again.
+  cache=/run/zyotra-storage-layer.clusters
+  fingerprint=$(stat -c '%n %Y %Z %s %i' /etc/postgresql/*/*/*.conf /etc/postgresql/*/*/conf.d /etc/postgresql/*/*/conf.d/* /usr/lib/postgresql/*/bin/postgres /var/run/postgresql/*.pid 2>/dev/null | cksum)
+  line=
+  if [ -r "$cache" ] && [ "$(head -n 1 "$cache")" = "$fingerprint" ]; then
+    line=$(sed -n 2p "$cache")
+    set -- $line
+    case "\${4:-}" in
+      online*) pid=$(head -n 1 "/var/run/postgresql/$1-$2.pid" 2>/dev/null); { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || line= ;;
+      *) line= ;;
+    esac
+  fi
   if [ -z "$line" ]; then
-    ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-    pg_createcluster "$ver" main >&2 || fail "pg_createcluster failed"
-    line=$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { print; exit }')
+    line=$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 { print; exit }')
+    [ -n "$line" ] || line=$(pg_lsclusters -h 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$line" ]; then
+      ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+      pg_createcluster "$ver" main >&2 || fail "pg_createcluster failed"
+      line=$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { print; exit }')
+    fi
+    [ -n "$line" ] && printf '%s\\n%s\\n' "$fingerprint" "$line" > "$cache.$$" && mv -f "$cache.$$" "$cache"
   fi
   [ -n "$line" ] || fail "no PostgreSQL cluster found"
   set -- $line
@@ -399,7 +417,8 @@ main() {
   out=$({ printf '%s' '${sqlBase64}' | base64 -d; printf '%s\\n' "$SETTINGS_SQL"; } | psql_admin)
   rc=$?
   [ -z "$out" ] || printf '%s\\n' "$out" | grep -v '^@@SETTINGS ' || true
-  [ "$rc" = 0 ] || fail "creating the role and database failed"
+  # A failure may come from a cluster chosen from the cache: the next deploy asks pg_lsclusters.
+  [ "$rc" = 0 ] || { rm -f "$cache"; fail "creating the role and database failed"; }
   settings=$(printf '%s\\n' "$out" | sed -n 's/^@@SETTINGS //p')
   [ -n "$settings" ] || fail "could not read the server settings"
 
