@@ -118,7 +118,8 @@ try {
         password: box.seal(`password-${i}`),
         host: "198.51.100.1",
         dbType: "postgres",
-        vpsId: 1,
+        // Names are unique per machine: each user's rows on a machine of their own.
+        vpsId: userId,
         userId,
         status: "running",
       })),
@@ -227,6 +228,25 @@ the rounds' ratios (/health per round: ${healthRatios.map((r) => r.toFixed(2)).j
 
 ${table}
 
-${growthTable}`,
+${growthTable}
+
+Notes (profiles taken with \`bun --cpu-prof-md\` under the same wrk load; deploy phases from a trace of the remote steps):
+- \`/health\` used to pay for: every cookie of every request parsed (one hook asking Elysia for \`cookie\` makes it
+  parse cookies on all routes), every request made asynchronous (Elysia took @elysiajs/cors's request hook for an
+  async one from its source text), two \`new URL\` per request, the client-address lookup and rate-limit bookkeeping,
+  the per-request log line (JSON, timestamp, a deferred callback), and a response check of the liveness body (Elysia's
+  \`date-time\` format check is a slow unanchored regex). None of that runs for a probe now. What remains beyond the bare
+  app: the request id (UUID, one WeakMap entry), six more headers (security headers, \`Vary: Origin\`), seven
+  synchronous request hooks that return at once.
+- \`/get-db\` answers from a per-user row cache (1 s, emptied by every write of this instance), so the database is
+  not queried per poll; each answer still opens every password (AES-256-GCM, about 1.5 µs a row), checks the response
+  shape (compiled) and writes JSON: that is what grows with the number of databases. pgbench's cost grows with the
+  rows it transfers too, hence the roughly stable ratio.
+- A deploy on a configured machine is one SSH round trip (one script) plus the service's own login probe. Of about
+  300–400 ms on this machine: SSH channel, bash and the lock ~40 ms; the cluster choice ~10–50 ms (pg_lsclusters,
+  a Perl script of ~100–200 ms, only when its remembered answer no longer holds); one psql session as postgres ~200–250
+  ms (sudo, login, checks, role, and above all CREATE DATABASE copying template1 through the WAL with an fsync); the
+  pg_hba.conf / listen_addresses checks ~35 ms; the login as the new role over TCP (SCRAM) ~40 ms; metadata rows and
+  the audit entry ~20 ms. Growth with the databases already on the machine is small: nothing in the path lists them.`,
   );
 }

@@ -288,6 +288,17 @@ describe("CORS", () => {
     const denied = await fetch(`${app.baseUrl}/get-db`, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } });
     expect(denied.headers.get("access-control-allow-origin")).not.toBe("https://evil.example");
   });
+
+  test("answers to other or no origins carry no CORS permissions, only Vary: Origin", async () => {
+    for (const headers of [{}, { origin: "https://evil.example" }] as Array<Record<string, string>>) {
+      const response = await fetch(`${app.baseUrl}/health`, { headers });
+      expect(response.headers.get("vary")).toBe("Origin");
+      for (const name of ["access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods", "access-control-expose-headers"]) {
+        expect(response.headers.get(name)).toBeNull();
+      }
+      await response.arrayBuffer();
+    }
+  });
 });
 
 describe("health probes are cheap and quiet", () => {
