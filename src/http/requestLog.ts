@@ -32,8 +32,10 @@ export function requestLog(logger: Logger) {
   return new Elysia({ name: "requestLog" })
     .onRequest(({ request, set }) => {
       const id = crypto.randomUUID();
-      metaByRequest.set(request, { id, startedAt: performance.now() });
       set.headers["x-request-id"] = id;
+      // Probes are neither logged nor failed with a 5xx (their routes come before the error
+      // mapping): nothing will ask for their id or start time.
+      if (!isProbePath(requestPath(request))) metaByRequest.set(request, { id, startedAt: performance.now() });
     })
     .onAfterResponse({ as: "global" }, ({ request, set, route }) => {
       const status = typeof set.status === "number" ? set.status : 200;
@@ -41,7 +43,7 @@ export function requestLog(logger: Logger) {
       if (status < 400 && isProbePath(path)) return;
       const meta = metaByRequest.get(request);
       const fields = {
-        requestId: meta?.id,
+        requestId: meta?.id ?? String(set.headers["x-request-id"] ?? ""),
         method: request.method,
         route: path,
         status,
