@@ -243,7 +243,7 @@ Notes (profiles taken with \`bun --cpu-prof-md\` under the same wrk load; deploy
   shape (compiled) and writes JSON: that is what grows with the number of databases. pgbench's cost grows with the
   rows it transfers too, hence the roughly stable ratio.
 - A deploy on a configured machine is one SSH round trip (one script) plus the service's own login probe. Of about
-  300–400 ms on this machine: SSH channel, bash and the lock ~40 ms; the cluster choice ~10–50 ms (pg_lsclusters,
+  400–470 ms in these runs: SSH channel, bash and the lock ~40 ms; the cluster choice ~10–50 ms (pg_lsclusters,
   a Perl script of ~100–200 ms, only when its remembered answer no longer holds); one psql session as postgres ~200–250
   ms (sudo, login, checks, role, and above all CREATE DATABASE copying template1 through the WAL with an fsync); the
   pg_hba.conf / listen_addresses checks ~35 ms; the login as the new role over TCP (SCRAM) ~40 ms; metadata rows and
