@@ -15,6 +15,7 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-serve
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # The sandbox VPS's MySQL is the host's MariaDB (never started on the host itself).
 [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 [ -x /usr/bin/redis-server ] || need+=(redis-server)

@@ -5,6 +5,7 @@ import { ConfigError, type AppConfig } from "./config/env";
 import { createAuditTrail } from "./metadata/auditTrail";
 import { reconcileUnfinishedDeploys, type ReconcileDeps } from "./features/databases/reconcileDeploys";
 import { createDeployedDbStore, type MetadataDatabase } from "./metadata/deployedDbStore";
+import { DEFAULT_LIST_CACHE_TTL_MS, withListCache } from "./metadata/listCache";
 import { createCachingStore, type CachingStore } from "./metadata/cachingStore";
 import { reconcileUnfinishedRedisDeploys } from "./features/caching/reconcileRedisDeploys";
 import { createHostKeyStore } from "./metadata/hostKeyStore";
@@ -63,7 +64,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     const metadata = metadataConnection.db;
     wiring = {
       metadata,
-      store: createDeployedDbStore(metadata),
+      store: withListCache(createDeployedDbStore(metadata), { ttlMs: DEFAULT_LIST_CACHE_TTL_MS }),
       registry: createSqlMachineRegistry(registryPool),
       accessTokenSecret: config.accessTokenSecret ?? "",
       encryptionKey: config.encryptionKey ?? "",
@@ -79,7 +80,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     closers.push(() => admin.stop(), () => embedded.close());
     wiring = {
       metadata: embedded.metadata,
-      store: createDeployedDbStore(embedded.metadata),
+      store: withListCache(createDeployedDbStore(embedded.metadata), { ttlMs: DEFAULT_LIST_CACHE_TTL_MS }),
       registry: createSqlMachineRegistry(embedded.registry),
       accessTokenSecret,
       encryptionKey,

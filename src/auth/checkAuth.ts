@@ -2,6 +2,8 @@ import { Elysia } from "elysia";
 import { AuthenticationError } from "../errors/appErrors";
 import { readJsonBody } from "../http/jsonBody";
 import { MAX_BODY_BYTES } from "../http/requestGuards";
+import { noteRequestUser } from "../http/requestLog";
+import { accessTokenCookie } from "./cookieToken";
 import { createTokenVerifier, type TokenVerifier } from "./tokenVerifier";
 
 function bearerToken(header: string | null): string | undefined {
@@ -37,11 +39,13 @@ export function authenticate(verify: TokenVerifier, cookieToken: unknown, author
 export function checkAuth(accessTokenSecret: string) {
   const verify = createTokenVerifier(accessTokenSecret);
   return new Elysia({ name: "checkAuth", seed: accessTokenSecret })
-    .onParse({ as: "scoped" }, ({ cookie, request }) => {
-      authenticate(verify, cookie.accessToken?.value, request.headers.get("authorization"));
+    .onParse({ as: "scoped" }, ({ request }) => {
+      authenticate(verify, accessTokenCookie(request.headers.get("cookie")), request.headers.get("authorization"));
       return readJsonBody(request, MAX_BODY_BYTES);
     })
-    .derive({ as: "scoped" }, ({ cookie, request }) => ({
-      userId: authenticate(verify, cookie.accessToken?.value, request.headers.get("authorization")),
-    }));
+    .derive({ as: "scoped" }, ({ request }) => {
+      const userId = authenticate(verify, accessTokenCookie(request.headers.get("cookie")), request.headers.get("authorization"));
+      noteRequestUser(request, userId);
+      return { userId };
+    });
 }

@@ -1,5 +1,6 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
+import { requestPath } from "./probePaths";
 
 export const API_DOCS_PATH = "/openapi";
 
@@ -26,7 +27,7 @@ Errors are \`{"message": "..."}\`; 5xx bodies also carry \`requestId\`, the same
 export function apiDocs() {
   return new Elysia({ name: "apiDocs" })
     .onRequest(({ request, set }) => {
-      if (new URL(request.url).pathname !== API_DOCS_PATH) return;
+      if (requestPath(request) !== API_DOCS_PATH) return;
       set.headers["content-security-policy"] =
         `default-src 'none'; script-src ${SCALAR_ORIGIN}; style-src 'unsafe-inline' ${SCALAR_ORIGIN}; font-src ${SCALAR_ORIGIN} https://fonts.scalar.com; img-src data: https:; connect-src 'self'; frame-ancestors 'none'`;
     })

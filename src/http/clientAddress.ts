@@ -1,6 +1,7 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
 import type { ProxySettings } from "../config/env";
+import { isProbePath, requestPath } from "./probePaths";
 
 
 const addressByRequest = new WeakMap<Request, string>();
@@ -29,6 +30,8 @@ export function clientAddressOf(request: Request): string | undefined {
 /** Resolves every request's client address once, before anything counts or records it. */
 export function clientAddress(proxy: ProxySettings) {
   return new Elysia({ name: "clientAddress", seed: proxy }).onRequest(({ request, server }) => {
+    // Nothing counts or records a probe's address (and resolving one is a native call per request).
+    if (isProbePath(requestPath(request))) return;
     const address = resolveAddress(request, server, proxy);
     if (address) addressByRequest.set(request, address);
   });

@@ -288,4 +288,48 @@ describe("CORS", () => {
     const denied = await fetch(`${app.baseUrl}/get-db`, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } });
     expect(denied.headers.get("access-control-allow-origin")).not.toBe("https://evil.example");
   });
+
+  test("answers to other or no origins carry no CORS permissions, only Vary: Origin", async () => {
+    for (const headers of [{}, { origin: "https://evil.example" }] as Array<Record<string, string>>) {
+      const response = await fetch(`${app.baseUrl}/health`, { headers });
+      expect(response.headers.get("vary")).toBe("Origin");
+      for (const name of ["access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods", "access-control-expose-headers"]) {
+        expect(response.headers.get(name)).toBeNull();
+      }
+      await response.arrayBuffer();
+    }
+  });
+});
+
+describe("health probes are cheap and quiet", () => {
+  test("a probe gets its request id and security headers but no log line; other routes still log", async () => {
+    const quiet = captureLogger();
+    const probed = startTestApp({ store: dbs.store, registry: dbs.registry, sessions, logger: quiet });
+    try {
+      for (const path of ["/", "/health", "/health/ready"]) {
+        const response = await probed.request("GET", path);
+        expect(response.status).toBe(200);
+        expect(response.headers.get("x-request-id") ?? "").toMatch(/^[0-9a-f-]{36}$/);
+        expect(response.headers.get("content-security-policy")).toBe("default-src 'none'; frame-ancestors 'none'");
+      }
+      expect((await probed.request("GET", "/get-db", { userId: 7 })).status).toBe(200);
+      await Bun.sleep(20);
+      expect(quiet.lines.map((line) => line.fields?.route)).toEqual(["/get-db"]);
+    } finally {
+      await probed.stop();
+    }
+  });
+
+  test("a readiness probe that finds a dependency down is a warning naming it", async () => {
+    const quiet = captureLogger();
+    const down = startTestApp({ store: { ...dbs.store, ping: () => Promise.reject(new Error("down")) }, registry: dbs.registry, sessions, logger: quiet });
+    try {
+      const response = await down.request("GET", "/health/ready");
+      expect(response.status).toBe(503);
+      expect(response.body).toEqual({ status: "unavailable", checks: { metadata: "down", registry: "up" } });
+      expect(quiet.lines).toEqual([{ level: "warn", event: "health.not_ready", fields: { metadata: "down", registry: "up" } }]);
+    } finally {
+      await down.stop();
+    }
+  });
 });

@@ -333,6 +333,8 @@ export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 HBA_V4='host all all 0.0.0.0/0 scram-sha-256'
 HBA_V6='host all all ::/0 scram-sha-256'
 MARK='# managed by Zyotra Storage Layer'
+SETTINGS_SQL="SELECT pg_catalog.concat_ws('|', pg_catalog.current_setting('config_file'), pg_catalog.current_setting('hba_file'), pg_catalog.current_setting('listen_addresses')) AS zsl_settings \\gset
+\\echo @@SETTINGS :zsl_settings"
 
 step() { printf '@@STEP %s\\n' "$1"; }
 fail() { printf '@@FAIL %s\\n' "$1"; exit 1; }
@@ -359,12 +361,30 @@ main() {
   fi
 
   step cluster
-  line=$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 { print; exit }')
-  [ -n "$line" ] || line=$(pg_lsclusters -h 2>/dev/null | sort -V | tail -n 1)
+  # pg_lsclusters is a Perl script costing more than the rest of a deploy on a configured
+  # machine. Its choice is kept in /run (gone at reboot) with a fingerprint of what it reads
+  # (cluster configurations, installed servers, pid files) and reused only while that matches
+  # and the chosen cluster's postmaster is alive; anything else asks pg_lsclusters again.
+  cache=/run/zyotra-storage-layer.clusters
+  fingerprint=$(stat -c '%n %Y %Z %s %i' /etc/postgresql/*/*/*.conf /etc/postgresql/*/*/conf.d /etc/postgresql/*/*/conf.d/* /usr/lib/postgresql/*/bin/postgres /var/run/postgresql/*.pid 2>/dev/null | cksum)
+  line=
+  if [ -r "$cache" ] && [ "$(head -n 1 "$cache")" = "$fingerprint" ]; then
+    line=$(sed -n 2p "$cache")
+    set -- $line
+    case "\${4:-}" in
+      online*) pid=$(head -n 1 "/var/run/postgresql/$1-$2.pid" 2>/dev/null); { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || line= ;;
+      *) line= ;;
+    esac
+  fi
   if [ -z "$line" ]; then
-    ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-    pg_createcluster "$ver" main >&2 || fail "pg_createcluster failed"
-    line=$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { print; exit }')
+    line=$(pg_lsclusters -h 2>/dev/null | awk '$3 == 5432 { print; exit }')
+    [ -n "$line" ] || line=$(pg_lsclusters -h 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$line" ]; then
+      ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+      pg_createcluster "$ver" main >&2 || fail "pg_createcluster failed"
+      line=$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1 == v && $2 == "main" { print; exit }')
+    fi
+    [ -n "$line" ] && printf '%s\\n%s\\n' "$fingerprint" "$line" > "$cache.$$" && mv -f "$cache.$$" "$cache"
   fi
   [ -n "$line" ] || fail "no PostgreSQL cluster found"
   set -- $line
@@ -373,6 +393,7 @@ main() {
   PG_BIN=/usr/lib/postgresql/$PG_VER/bin
 
   step start
+  changed=
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     unit="postgresql@$PG_VER-$PG_CLUSTER"
     svc() { systemctl "$1" "$unit" >&2 9>&-; }
@@ -382,16 +403,24 @@ main() {
   case "$PG_STATUS" in
     online*) ;;
     *)
+      changed=1
       svc start || fail "PostgreSQL did not start"
       "$PG_BIN/pg_isready" -q -p "$PG_PORT" -t 30 || fail "PostgreSQL is not accepting connections"
       ;;
   esac
 
   step database
-  printf '%s' '${sqlBase64}' | base64 -d | psql_admin || fail "creating the role and database failed"
+  # One psql session (one sudo, one login) creates the role and database and then reads the
+  # settings the next step needs. Its markers (@@CREATED, @@REFUSED) are passed on as they are.
+  out=$({ printf '%s' '${sqlBase64}' | base64 -d; printf '%s\\n' "$SETTINGS_SQL"; } | psql_admin)
+  rc=$?
+  [ -z "$out" ] || printf '%s\\n' "$out" | grep -v '^@@SETTINGS ' || true
+  # A failure may come from a cluster chosen from the cache: the next deploy asks pg_lsclusters.
+  [ "$rc" = 0 ] || { rm -f "$cache"; fail "creating the role and database failed"; }
+  settings=$(printf '%s\\n' "$out" | sed -n 's/^@@SETTINGS //p')
+  [ -n "$settings" ] || fail "could not read the server settings"
 
   step remote-access
-  settings=$(psql_admin -tA -F '|' -c "SELECT current_setting('config_file'), current_setting('hba_file'), current_setting('listen_addresses')") || fail "could not read the server settings"
   IFS='|' read -r conf hba listening <<EOF_SETTINGS
 $settings
 EOF_SETTINGS
@@ -438,7 +467,11 @@ EOF_SETTINGS
   fi
 
   step verify
-  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || fail "PostgreSQL does not accept TCP connections"
+  # Only after a start, restart or reload: a server that was running and left alone accepted
+  # connections already, and the service logs in over TCP as the new role before it answers.
+  if [ -n "$changed$need_restart$need_reload" ]; then
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 30 || fail "PostgreSQL does not accept TCP connections"
+  fi
   if [ -n "$need_restart" ]; then
     [ "$(psql_admin -tAc 'SHOW listen_addresses')" = '*' ] || fail "listen_addresses is overridden by another configuration file"
   fi

@@ -161,29 +161,30 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     logger.info("database.deleted", { id: row.id, host: row.host, userId, droppedRole: Boolean(dropRole) });
   }
 
-  async function openPassword(row: DeployedDbRow): Promise<string> {
-    if (secretBox.isSealed(row.password)) return secretBox.open(row.password);
-    // Written in plaintext by the previous implementation: seal it now, keep answering.
+  /** Written in plaintext by the previous implementation: seal it now, keep answering. */
+  async function sealLegacyPassword(row: DeployedDbRow): Promise<string> {
     await store.replacePassword(row.id, row.password, secretBox.seal(row.password));
     return row.password;
   }
 
   async function list(userId: number): Promise<DatabaseView[]> {
     const rows = await store.listByUser(userId);
-    return Promise.all(
-      rows.map(async (row) => ({
+    const views: DatabaseView[] = [];
+    for (const row of rows) {
+      views.push({
         id: row.id,
         dbName: row.dbName,
         username: row.username,
-        password: await openPassword(row),
+        password: secretBox.isSealed(row.password) ? secretBox.open(row.password) : await sealLegacyPassword(row),
         host: row.host,
         dbType: row.dbType,
         vpsId: row.vpsId,
         userId: row.userId,
         status: row.status,
         createdAt: row.createdAt.toISOString(),
-      })),
-    );
+      });
+    }
+    return views;
   }
 
   return { deploy, remove, list };
