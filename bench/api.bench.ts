@@ -17,7 +17,7 @@ import { DEFAULT_LIST_CACHE_TTL_MS, withListCache } from "../src/metadata/listCa
 import { deployed_db } from "../src/metadata/schema";
 import { createJsonLogger } from "../src/shared/logger";
 import { SSHClient } from "../src/ssh/SSHClient";
-import { createDirectSessions } from "../tests/support/directSessions";
+import { createDirectLeases } from "../tests/support/directLeases";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../tests/support/sandboxVps";
 import { startTestApp, TEST_SSH } from "../tests/support/testApp";
 import { createTestDatabases } from "../tests/support/testDatabase";
@@ -86,7 +86,7 @@ const dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
 const store = withListCache(dbs.store, { ttlMs: DEFAULT_LIST_CACHE_TTL_MS });
 const logger = createJsonLogger(() => undefined);
 const app = startTestApp({ store, registry: dbs.registry, logger });
-const coldApp = startTestApp({ store, registry: dbs.registry, logger, sessions: createDirectSessions(TEST_SSH.connectTimeoutMs) });
+const coldApp = startTestApp({ store, registry: dbs.registry, logger, leases: createDirectLeases(TEST_SSH.connectTimeoutMs) });
 const bare = new Elysia().get("/health", () => ({ ...LIVENESS, Timestamp: new Date().toISOString() })).listen({ port: 0, hostname: "127.0.0.1" });
 const bareUrl = `http://127.0.0.1:${bare.server?.port}`;
 const rows: string[][] = [];

@@ -13,7 +13,7 @@ import { probeRedis, type RedisProbe } from "./engines/redis/redisClient";
 import { cachingController } from "./features/caching/caching.controller";
 import { createCachingService } from "./features/caching/caching.service";
 import { databasesController } from "./features/databases/databases.controller";
-import { createDatabaseService, type DatabaseProbe } from "./features/databases/databaseService";
+import { createDatabaseService, type DatabaseProbe } from "./features/databases/databases.service";
 import { createSqlConnectionPool } from "./engines/postgres/sqlConnections";
 import { healthController } from "./features/health/health.controller";
 import { mysqlBackupEngine } from "./engines/mysql/mysqlBackups";
@@ -25,7 +25,7 @@ import { createMySqlQueryService } from "./features/mysql/mysqlQuery.service";
 import { queryController } from "./features/query/query.controller";
 import { createQueryService } from "./features/query/query.service";
 import { tablesController } from "./features/tables/tables.controller";
-import { createTableService } from "./features/tables/tableService";
+import { createTableService } from "./features/tables/tables.service";
 import { apiDocs } from "./http/apiDocs";
 import { clientAddress } from "./http/clientAddress";
 import { corsHeaders } from "./http/cors";
@@ -37,7 +37,7 @@ import { addressRateLimit, type RateLimitSettings } from "./http/rateLimits";
 import type { MachineRegistry } from "./machines/machineRegistry";
 import { KeyedMutex } from "./shared/keyedMutex";
 import { silentLogger, type Logger } from "./shared/logger";
-import type { SshSessions } from "./ssh/sshSessions";
+import type { SshLeases } from "./ssh/sshLeases";
 
 export interface AppDependencies {
   accessTokenSecret: string;
@@ -49,7 +49,7 @@ export interface AppDependencies {
   /** Defaults to no auditing (tests of unrelated behaviour). */
   audit?: AuditTrail;
   registry: MachineRegistry;
-  sessions: SshSessions;
+  leases: SshLeases;
   /** Redis servers (`caching`); without it the Redis routes are not served. */
   caching?: CachingStore;
   /** Defaults to AUTH + PING over TCP. */
@@ -77,7 +77,7 @@ export function backupServiceFor(deps: AppDependencies, backups: BackupStore) {
     databases: deps.store,
     backups,
     audit: deps.audit ?? noAudit,
-    sessions: deps.sessions,
+    leases: deps.leases,
     encryptionKey: deps.encryptionKey,
     ssh: deps.ssh,
     engines: { postgres: postgresBackupEngine(deps.ssh.user), mysql: mysqlBackupEngine(deps.ssh.user) },
@@ -96,7 +96,7 @@ export function createApp(deps: AppDependencies) {
     store: deps.store,
     audit: deps.audit ?? noAudit,
     registry: deps.registry,
-    sessions: deps.sessions,
+    leases: deps.leases,
     // No cache of opened passwords: a plaintext lives only as long as the answer that carries it.
     secretBox: createSecretBox(deps.encryptionKey),
     encryptionKey: deps.encryptionKey,
@@ -112,7 +112,7 @@ export function createApp(deps: AppDependencies) {
     registry: deps.registry,
     store: deps.store,
     audit: deps.audit ?? noAudit,
-    sessions: deps.sessions,
+    leases: deps.leases,
     encryptionKey: deps.encryptionKey,
     ssh: deps.ssh,
     maxRows: deps.tableDataMaxRows ?? DEFAULT_TABLE_DATA_MAX_ROWS,
@@ -127,7 +127,7 @@ export function createApp(deps: AppDependencies) {
     secretBox: createSecretBox(deps.encryptionKey, 1_000),
     encryptionKey: deps.encryptionKey,
     ssh: deps.ssh,
-    connections: createSqlConnectionPool({ sessions: deps.sessions, ssh: deps.ssh, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 4 }),
+    connections: createSqlConnectionPool({ leases: deps.leases, ssh: deps.ssh, connectTimeoutMs: deps.ssh.connectTimeoutMs, statementTimeoutMs: querySettings.statementTimeoutMs, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 4 }),
     statementTimeoutMs: querySettings.statementTimeoutMs,
     maxRows: querySettings.maxRows,
     maxBytes: 64 * 1024 * 1024,
@@ -140,7 +140,7 @@ export function createApp(deps: AppDependencies) {
       store: deps.caching,
       audit: deps.audit ?? noAudit,
       registry: deps.registry,
-      sessions: deps.sessions,
+      leases: deps.leases,
       secretBox: createSecretBox(deps.encryptionKey, 10_000),
       encryptionKey: deps.encryptionKey,
       ssh: deps.ssh,

@@ -88,16 +88,16 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
     logger.warn("dev.embedded_database", { dataDir, note: "zero-config mode with embedded PGlite; set the database URLs for production" });
   }
 
-  const sessions = createSshPool({
+  const leases = createSshPool({
     ...DEFAULT_POOL_SETTINGS,
     connectTimeoutMs: config.ssh.connectTimeoutMs,
     idleTimeoutMs: config.ssh.idleTimeoutMs,
     hostKeys: createHostKeyStore(wiring.metadata),
   });
-  closers.push(() => sessions.closeAll());
+  closers.push(() => leases.closeAll());
   const audit = createAuditTrail(wiring.metadata, logger);
   const caching = createCachingStore(wiring.metadata);
-  const appDeps = { ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, sessions, logger, tableDataMaxRows: config.tableDataMaxRows, query: config.query, backups: createBackupStore(wiring.metadata), backupConfig: config.backups, caching };
+  const appDeps = { ...wiring, audit, corsOrigins: config.corsOrigins, ssh: config.ssh, rateLimits: config.rateLimits, leases, logger, tableDataMaxRows: config.tableDataMaxRows, query: config.query, backups: createBackupStore(wiring.metadata), backupConfig: config.backups, caching };
   // Before any request: a backup still `running` was cut off by the last stop of the service.
   const interrupted = await backupServiceFor(appDeps, appDeps.backups).failInterrupted().catch((error: unknown) => {
     logger.warn("backup.reconcile_failed", { reason: error instanceof Error ? error.name : "unknown" });
@@ -125,7 +125,7 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
       store: wiring.store,
       caching,
       registry: wiring.registry,
-      sessions,
+      leases,
       audit,
       encryptionKey: wiring.encryptionKey,
       ssh: config.ssh,

@@ -1,6 +1,6 @@
 import type { SshSettings } from "../config/env";
 import { decryptMachineSecret } from "../crypto/machineSecret";
-import type { SshTarget } from "../ssh/sshSessions";
+import type { SshTarget } from "../ssh/sshLeases";
 import type { MachineRecord } from "./machineRegistry";
 
 export type SshLoginSettings = Pick<SshSettings, "user" | "port">;

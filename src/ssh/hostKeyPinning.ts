@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { HostKeyMismatchError } from "../errors/appErrors";
 import type { HostKeyStore } from "../metadata/hostKeyStore";
 import type { SSHClient, SSHConnectOptions } from "./SSHClient";
-import type { SshTarget } from "./sshSessions";
+import type { SshTarget } from "./sshLeases";
 
 export function hostKeyFingerprint(key: Buffer): string {
   return "SHA256:" + createHash("sha256").update(key).digest("base64").replace(/=+$/, "");

@@ -3,7 +3,7 @@ import type { HostKeyStore } from "../metadata/hostKeyStore";
 import { SshChannelUnavailableError } from "../errors/appErrors";
 import { pinnedLogin } from "./hostKeyPinning";
 import { SSHClient } from "./SSHClient";
-import { toConnectOptions, type SshSessions, type SshTarget } from "./sshSessions";
+import { toConnectOptions, type SshLeases, type SshTarget } from "./sshLeases";
 
 export interface SshPoolSettings {
   connectTimeoutMs: number;
@@ -38,9 +38,9 @@ interface Waiter {
  * Keeps SSH connections per (machine, host, port, user, credential fingerprint) and lends them
  * out, so a request to a machine usually costs one channel instead of a handshake and a login.
  * Credentials are part of the key: a changed password or key gets its own connection, and no
- * request can ever ride on another machine's session.
+ * request can ever ride on another machine's connection.
  */
-export function createSshPool(settings: SshPoolSettings): SshSessions & { openConnections(): number } {
+export function createSshPool(settings: SshPoolSettings): SshLeases & { openConnections(): number } {
   const pools = new Map<string, PooledConnection[]>();
   const waiters = new Map<string, Waiter[]>();
   let closed = false;
@@ -152,7 +152,7 @@ export function createSshPool(settings: SshPoolSettings): SshSessions & { openCo
   }
 
   return {
-    withSession: (target, work) => run(keyOf(target), target, work, false),
+    withLease: (target, work) => run(keyOf(target), target, work, false),
     async closeAll() {
       closed = true;
       for (const [key, list] of [...pools]) for (const connection of [...list]) remove(key, connection);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createApp } from "../../src/app";
 import { createBackupStore } from "../../src/metadata/backupStore";
 import type { DeployedDbStore } from "../../src/metadata/deployedDbStore";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { GENEROUS_LIMITS, startTestApp, TEST_SSH, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY } from "../support/tokens";
@@ -21,7 +21,7 @@ const PUBLIC_ROUTES = new Set(["/", "/health", "/health/ready"]);
 
 beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  app = startTestApp({ store: dbs.store, caching: dbs.caching, registry: dbs.registry, sessions: refusingSessions(), backups: createBackupStore(dbs.drizzleDb) });
+  app = startTestApp({ store: dbs.store, caching: dbs.caching, registry: dbs.registry, leases: refusingLeases(), backups: createBackupStore(dbs.drizzleDb) });
 });
 
 afterAll(async () => {
@@ -40,7 +40,7 @@ function servedRoutes(): Array<{ method: string; path: string }> {
     store: dbs.store,
     caching: dbs.caching,
     registry: dbs.registry,
-    sessions: refusingSessions(),
+    leases: refusingLeases(),
     backups: createBackupStore(dbs.drizzleDb),
   });
   return instance.routes
@@ -103,7 +103,7 @@ describe("declared responses are enforced", () => {
       ...dbs.store,
       listByUser: async (userId) => (await dbs.store.listByUser(userId)).map((row) => ({ ...row, dbName: undefined as unknown as string })),
     };
-    const regressed = startTestApp({ store: broken, registry: dbs.registry, sessions: refusingSessions() });
+    const regressed = startTestApp({ store: broken, registry: dbs.registry, leases: refusingLeases() });
     try {
       expect((await app.request("GET", "/get-db", { userId: owner })).status).toBe(200);
       const answer = await regressed.request("GET", "/get-db", { userId: owner });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
@@ -7,13 +7,13 @@ import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 /** The Redis routes' refusals, all before any SSH connection (the sessions refuse to connect). */
 let dbs: TestDatabases;
 let app: RunningTestApp;
-const sessions = refusingSessions();
+const leases = refusingLeases();
 let machineId = 0;
 
 beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   machineId = await dbs.addMachine({ ip: "203.0.113.10", ownerId: 7, rootPassword: "root-pass" });
-  app = startTestApp({ store: dbs.store, caching: dbs.caching, registry: dbs.registry, sessions });
+  app = startTestApp({ store: dbs.store, caching: dbs.caching, registry: dbs.registry, leases });
 });
 
 afterAll(async () => {
@@ -59,6 +59,6 @@ describe("Redis routes", () => {
     expect((await app.request("GET", `/get-port/${machineId}`, { userId: 8 })).status).toBe(403);
     expect((await app.request("GET", "/get-port/0", { userId: 7 })).status).toBe(400);
     expect((await app.request("GET", "/get-port/abc", { userId: 7 })).status).toBe(400);
-    expect(sessions.attempts).toEqual([]);
+    expect(leases.attempts).toEqual([]);
   });
 });

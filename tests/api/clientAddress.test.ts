@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createAuditTrail } from "../../src/metadata/auditTrail";
 import { audit_log } from "../../src/metadata/schema";
 import { addressFromForwarded } from "../../src/http/clientAddress";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
@@ -16,8 +16,8 @@ beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   const audit = createAuditTrail(dbs.drizzleDb, captureLogger());
   const limits = { windowMs: 60_000, perAddress: 3, userReads: 1_000, userWrites: 1_000, trustedProxyHeader: "x-forwarded-for" };
-  oneProxy = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: refusingSessions(), audit, rateLimits: limits });
-  twoProxies = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: refusingSessions(), audit, rateLimits: { ...limits, trustedProxyHops: 2 } });
+  oneProxy = startTestApp({ store: dbs.store, registry: dbs.registry, leases: refusingLeases(), audit, rateLimits: limits });
+  twoProxies = startTestApp({ store: dbs.store, registry: dbs.registry, leases: refusingLeases(), audit, rateLimits: { ...limits, trustedProxyHops: 2 } });
 });
 
 afterAll(async () => {

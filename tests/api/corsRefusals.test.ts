@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
@@ -12,8 +12,8 @@ const PORTAL = "http://localhost:5173";
 
 beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: refusingSessions() });
-  strict = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: refusingSessions(), rateLimits: { windowMs: 60_000, perAddress: 2, userReads: 1_000, userWrites: 1_000 } });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, leases: refusingLeases() });
+  strict = startTestApp({ store: dbs.store, registry: dbs.registry, leases: refusingLeases(), rateLimits: { windowMs: 60_000, perAddress: 2, userReads: 1_000, userWrites: 1_000 } });
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { deployed_db } from "../../src/metadata/schema";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
@@ -11,14 +11,14 @@ import { TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
  */
 let dbs: TestDatabases;
 let app: RunningTestApp;
-const sessions = refusingSessions();
+const leases = refusingLeases();
 let machineOf7 = 0;
 const PORTAL = "http://localhost:5173";
 
 beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   machineOf7 = await dbs.addMachine({ ip: "10.99.1.2", ownerId: 7, rootPassword: "pw" });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, leases });
 });
 
 afterAll(async () => {
@@ -48,7 +48,7 @@ describe("state-changing requests accept JSON only (415)", () => {
       expect(response.status).toBe(415);
       expect(response.body).toEqual({ message: "Content-Type must be application/json" });
     }
-    expect(sessions.attempts).toHaveLength(0);
+    expect(leases.attempts).toHaveLength(0);
     expect(await dbs.drizzleDb.select().from(deployed_db)).toHaveLength(0);
   });
 
@@ -76,7 +76,7 @@ describe("state-changing requests from foreign origins (403)", () => {
       const remove = await send("DELETE", "/delete-db/424242", { origin });
       expect(remove.status).toBe(403);
     }
-    expect(sessions.attempts).toHaveLength(0);
+    expect(leases.attempts).toHaveLength(0);
   });
 
   test("the portal's origin and callers without Origin (curl, servers) pass", async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createSecretBox } from "../../src/crypto/secretBox";
 import type { DeployedDbStore } from "../../src/metadata/deployedDbStore";
 import { withListCache } from "../../src/metadata/listCache";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { startTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
@@ -96,7 +96,7 @@ describe("GET /get-db row cache", () => {
     const cached = withListCache(dbs.store, { ttlMs: 60_000, now });
     await cached.insertDeploying(row(105, "mine"));
     await cached.insertDeploying(row(106, "theirs"));
-    const app = startTestApp({ store: cached, registry: dbs.registry, sessions: refusingSessions() });
+    const app = startTestApp({ store: cached, registry: dbs.registry, leases: refusingLeases() });
     try {
       for (let i = 0; i < 2; i++) {
         const mine = await app.request("GET", "/get-db", { userId: 105 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
@@ -13,13 +13,13 @@ beforeAll(async () => {
   app = startTestApp({
     store: dbs.store,
     registry: dbs.registry,
-    sessions: refusingSessions(),
+    leases: refusingLeases(),
     rateLimits: { windowMs: 60_000, perAddress: 1_000, userReads: 5, userWrites: 2 },
   });
   strictAddress = startTestApp({
     store: dbs.store,
     registry: dbs.registry,
-    sessions: refusingSessions(),
+    leases: refusingLeases(),
     rateLimits: { windowMs: 60_000, perAddress: 3, userReads: 1_000, userWrites: 1_000 },
   });
 });

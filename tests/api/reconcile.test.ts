@@ -4,7 +4,7 @@ import { noAudit } from "../../src/metadata/auditTrail";
 import { deployed_db } from "../../src/metadata/schema";
 import { reconcileUnfinishedDeploys } from "../../src/features/databases/reconcileDeploys";
 import { silentLogger } from "../../src/shared/logger";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { TEST_SSH } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
@@ -28,7 +28,7 @@ test("an interrupted deploy whose machine cannot be reached is marked failed, ne
     {
       store: dbs.store,
       registry: dbs.registry,
-      sessions: refusingSessions(),
+      leases: refusingLeases(),
       audit: noAudit,
       encryptionKey: TEST_ENCRYPTION_KEY,
       ssh: TEST_SSH,
@@ -56,12 +56,12 @@ test("an interrupted MySQL deploy is never undone as a PostgreSQL one: marked fa
     status: "deploying",
     createdAt: new Date(Date.now() - 3_600_000),
   });
-  const sessions = refusingSessions();
+  const leases = refusingLeases();
   const result = await reconcileUnfinishedDeploys(
     {
       store: dbs.store,
       registry: dbs.registry,
-      sessions,
+      leases,
       audit: noAudit,
       encryptionKey: TEST_ENCRYPTION_KEY,
       ssh: TEST_SSH,
@@ -70,7 +70,7 @@ test("an interrupted MySQL deploy is never undone as a PostgreSQL one: marked fa
     new Date(Date.now() - 60_000),
   );
   expect(result).toEqual({ rolledBack: 0, failed: 1 });
-  expect(sessions.attempts).toEqual([]);
+  expect(leases.attempts).toEqual([]);
   const [row] = await dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, "my_stale"));
   expect(row?.status).toBe("failed");
 });

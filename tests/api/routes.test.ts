@@ -4,7 +4,7 @@ import { createDeployedDbStore } from "../../src/metadata/deployedDbStore";
 import { openMetadataDatabase } from "../../src/metadata/metadataClient";
 import { createSecretBox } from "../../src/crypto/secretBox";
 import { deployed_db } from "../../src/metadata/schema";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 import { captureLogger, startTestApp, type RunningTestApp } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../support/tokens";
@@ -12,7 +12,7 @@ import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../support/to
 /** Every route's contract on its non-SSH paths, against real PostgreSQL databases. */
 let dbs: TestDatabases;
 let app: RunningTestApp;
-const sessions = refusingSessions();
+const leases = refusingLeases();
 const logger = captureLogger();
 const box = createSecretBox(TEST_ENCRYPTION_KEY);
 let machineOf7 = 0;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
   machineOf7 = await dbs.addMachine({ ip: "10.99.0.2", ownerId: 7, rootPassword: "pw" });
   await dbs.addMachine({ ip: "10.99.0.3", ownerId: 8, rootPassword: "pw" });
-  app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions, logger, clock: () => new Date("2026-01-02T03:04:05.000Z") });
+  app = startTestApp({ store: dbs.store, registry: dbs.registry, leases, logger, clock: () => new Date("2026-01-02T03:04:05.000Z") });
 });
 
 afterAll(async () => {
@@ -50,7 +50,7 @@ describe("readiness", () => {
 
   test("a database down makes readiness 503 while liveness and validation keep answering", async () => {
     const dead = openMetadataDatabase("postgresql://nobody:x@127.0.0.1:1/none");
-    const broken = startTestApp({ store: createDeployedDbStore(dead.db), registry: dbs.registry, sessions });
+    const broken = startTestApp({ store: createDeployedDbStore(dead.db), registry: dbs.registry, leases });
     try {
       const ready = await broken.request("GET", "/health/ready");
       expect(ready.status).toBe(503);
@@ -224,7 +224,7 @@ describe("machine checks (403 / 404) before any connection", () => {
   });
 
   test("no SSH connection was attempted by any refused request", () => {
-    expect(sessions.attempts).toHaveLength(0);
+    expect(leases.attempts).toHaveLength(0);
   });
 });
 
@@ -304,7 +304,7 @@ describe("CORS", () => {
 describe("health probes are cheap and quiet", () => {
   test("a probe gets its request id and security headers but no log line; other routes still log", async () => {
     const quiet = captureLogger();
-    const probed = startTestApp({ store: dbs.store, registry: dbs.registry, sessions, logger: quiet });
+    const probed = startTestApp({ store: dbs.store, registry: dbs.registry, leases, logger: quiet });
     try {
       for (const path of ["/", "/health", "/health/ready"]) {
         const response = await probed.request("GET", path);
@@ -322,7 +322,7 @@ describe("health probes are cheap and quiet", () => {
 
   test("a readiness probe that finds a dependency down is a warning naming it", async () => {
     const quiet = captureLogger();
-    const down = startTestApp({ store: { ...dbs.store, ping: () => Promise.reject(new Error("down")) }, registry: dbs.registry, sessions, logger: quiet });
+    const down = startTestApp({ store: { ...dbs.store, ping: () => Promise.reject(new Error("down")) }, registry: dbs.registry, leases, logger: quiet });
     try {
       const response = await down.request("GET", "/health/ready");
       expect(response.status).toBe(503);

@@ -205,12 +205,12 @@ describe("retention, failures, background, delete", () => {
   test("a backup left running by a stopped service is marked failed at start-up and its partial file removed", async () => {
     const row = await backups.insertRunning({ databaseId: databaseIds.vault ?? 0, userId: OWNER, machineId, host: vps.ip, engine: "postgres", dbName: "vault", roleName: "vault_user", fileName: "vault-20260101T000000.000Z.dump", path: "/var/backups/zyotra/postgres/vault/vault-20260101T000000.000Z.dump" });
     await onVps("printf partial > /var/backups/zyotra/postgres/vault/.vault-20260101T000000.000Z.dump.partial");
-    const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
+    const leases = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
     try {
-      const service = backupServiceFor({ accessTokenSecret: "x".repeat(16), encryptionKey: TEST_ENCRYPTION_KEY, corsOrigins: [], ssh: TEST_SSH, rateLimits: { windowMs: 1, perAddress: 1, userReads: 1, userWrites: 1 }, store: dbs.store, registry: dbs.registry, sessions }, backups);
+      const service = backupServiceFor({ accessTokenSecret: "x".repeat(16), encryptionKey: TEST_ENCRYPTION_KEY, corsOrigins: [], ssh: TEST_SSH, rateLimits: { windowMs: 1, perAddress: 1, userReads: 1, userWrites: 1 }, store: dbs.store, registry: dbs.registry, leases }, backups);
       expect(await service.failInterrupted()).toBe(1);
     } finally {
-      await sessions.closeAll();
+      await leases.closeAll();
     }
     expect(await backups.findForUser(row.id, OWNER)).toMatchObject({ status: "failed", error: "interrupted: the service restarted while the backup ran" });
     expect(await onVps("ls -A /var/backups/zyotra/postgres/vault | grep -c partial || true")).toBe("0");

@@ -3,7 +3,7 @@ import { sandboxService } from "../support/sandboxService";
 import { startTestApp, type RunningTestApp } from "../support/testApp";
 import { and, eq } from "drizzle-orm";
 import { deployed_db } from "../../src/metadata/schema";
-import { refusingSessions } from "../support/recordingSessions";
+import { refusingLeases } from "../support/recordingSessions";
 
 /**
  * MySQL table list and table data end to end: a sandbox VPS whose MariaDB was installed by
@@ -206,8 +206,8 @@ describe("engines never meet", () => {
   test("MySQL routes on a PostgreSQL row and PostgreSQL routes on a MySQL row: 400 before any SSH connection, nothing changed", async () => {
     await sandbox.dbs.drizzleDb.insert(deployed_db).values({ dbName: "pg_engine", username: "pg_u", password: "sealed", host: sandbox.vps.ip, dbType: "postgres", vpsId: sandbox.machineId, userId: OWNER, status: "running" });
     const [mysqlRow] = await sandbox.dbs.drizzleDb.select().from(deployed_db).where(and(eq(deployed_db.dbName, "shop"), eq(deployed_db.dbType, "mysql")));
-    const sessions = refusingSessions();
-    const isolated = startTestApp({ store: sandbox.dbs.store, registry: sandbox.dbs.registry, sessions });
+    const leases = refusingLeases();
+    const isolated = startTestApp({ store: sandbox.dbs.store, registry: sandbox.dbs.registry, leases });
     try {
       const machine = { vpsId: sandbox.machineId, vpsIp: sandbox.vps.ip };
       const onPostgresRow = { ...machine, databaseName: "pg_engine", username: "pg_u", password: "x" };
@@ -230,7 +230,7 @@ describe("engines never meet", () => {
     } finally {
       await isolated.stop();
     }
-    expect(sessions.attempts).toEqual([]);
+    expect(leases.attempts).toEqual([]);
     expect(await sandbox.dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.dbName, "pg_engine"))).toHaveLength(1);
     expect(await sandbox.dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.id, mysqlRow?.id ?? -1))).toHaveLength(1);
     expect((await sandbox.vps.exec("mysql -N -B shop -e 'SELECT COUNT(*) FROM vals'")).stdout.trim()).toBe("2");

@@ -4,7 +4,7 @@ import { createAuditTrail, noAudit } from "../../src/metadata/auditTrail";
 import { RedisSSHHelper } from "../../src/engines/redis/RedisSSHHelper";
 import { reconcileUnfinishedRedisDeploys } from "../../src/features/caching/reconcileRedisDeploys";
 import { sshTargetFor } from "../../src/machines/sshTarget";
-import { createDirectSessions } from "../support/directSessions";
+import { createDirectLeases } from "../support/directLeases";
 import { caching } from "../../src/metadata/schema";
 import { redisCommands } from "../../src/engines/redis/redisClient";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../support/sandboxVps";
@@ -363,12 +363,12 @@ describe("failures roll everything back", () => {
     const machine = await dbs.registry.findOwned(machineId, OWNER);
     if (!machine) throw new Error("the test machine is not registered");
     const target = sshTargetFor(machine, { user: "root", port: 22 }, TEST_ENCRYPTION_KEY);
-    const sessions = createDirectSessions(5_000);
+    const leases = createDirectLeases(5_000);
     // What the crashed process had done on the machine: the whole deploy, not yet recorded as running.
-    await sessions.withSession(target, (ssh) => new RedisSSHHelper(ssh, TEST_SSH, vps.ip).deploy({ instance: "crashed", port: 6412, deployId: row.id, password: "crashed-pass" }));
+    await leases.withLease(target, (ssh) => new RedisSSHHelper(ssh, TEST_SSH, vps.ip).deploy({ instance: "crashed", port: 6412, deployId: row.id, password: "crashed-pass" }));
     expect(await listeningOn(6412)).toBe(true);
     const result = await reconcileUnfinishedRedisDeploys(
-      { caching: dbs.caching, registry: dbs.registry, sessions, audit: noAudit, encryptionKey: TEST_ENCRYPTION_KEY, ssh: TEST_SSH, logger },
+      { caching: dbs.caching, registry: dbs.registry, leases, audit: noAudit, encryptionKey: TEST_ENCRYPTION_KEY, ssh: TEST_SSH, logger },
       new Date(Date.now() + 60_000),
     );
     expect(result).toEqual({ rolledBack: 1, failed: 1 });
@@ -376,7 +376,7 @@ describe("failures roll everything back", () => {
     expect(await rowsNamed("crashed")).toEqual([]);
     expect((await rowsNamed("lost"))[0]?.status).toBe("failed");
     await dbs.caching.remove(lost.id);
-    await sessions.closeAll();
+    await leases.closeAll();
   });
 });
 

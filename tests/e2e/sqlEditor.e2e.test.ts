@@ -245,8 +245,8 @@ describe("which database", () => {
 
 describe("session pool", () => {
   test("idle sessions are capped per machine: each holds an SSH lease others may need", async () => {
-    const sessions = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
-    const pool = createSqlConnectionPool({ sessions, ssh: TEST_SSH, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 1 });
+    const leases = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000 });
+    const pool = createSqlConnectionPool({ leases, ssh: TEST_SSH, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, idleMs: 30_000, maxIdlePerKey: 2, maxIdlePerMachine: 1 });
     const target = { machineId: sandbox.machineId, host: sandbox.vps.ip, port: 22, username: "root", password: sandbox.vps.rootPassword };
     try {
       const editor = await pool.acquire(target, { dbName: "editor", role: "editor_user", password: PASSWORD });
@@ -262,7 +262,7 @@ describe("session pool", () => {
       await pool.release(again);
     } finally {
       await pool.closeAll();
-      await sessions.closeAll();
+      await leases.closeAll();
     }
   });
 });

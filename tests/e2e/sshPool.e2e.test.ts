@@ -94,7 +94,7 @@ describe("SSH session pool", () => {
     try {
       const outputs = await Promise.all(
         Array.from({ length: 6 }, (_, i) =>
-          pool.withSession(target, async (ssh) => {
+          pool.withLease(target, async (ssh) => {
             inFlight.set(ssh, (inFlight.get(ssh) ?? 0) + 1);
             maxInFlight = Math.max(maxInFlight, inFlight.get(ssh) ?? 0);
             try {
@@ -112,7 +112,7 @@ describe("SSH session pool", () => {
     } finally {
       await pool.closeAll();
     }
-    const app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: createSshPool({ ...DEFAULT_POOL_SETTINGS, maxLeasesPerConnection: 2, maxConnectionsPerKey: 1, connectTimeoutMs: 5_000 }) });
+    const app = startTestApp({ store: dbs.store, registry: dbs.registry, leases: createSshPool({ ...DEFAULT_POOL_SETTINGS, maxLeasesPerConnection: 2, maxConnectionsPerKey: 1, connectTimeoutMs: 5_000 }) });
     try {
       const results = await Promise.all(Array.from({ length: 6 }, () => tablesList(app)));
       expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
@@ -124,7 +124,7 @@ describe("SSH session pool", () => {
   test("different machines or changed credentials never share a connection", async () => {
     const twin = await dbs.addMachine({ ip: vps.ip, ownerId: 5, rootPassword: vps.rootPassword });
     const pool = createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: 5_000 });
-    const app = startTestApp({ store: dbs.store, registry: dbs.registry, sessions: pool });
+    const app = startTestApp({ store: dbs.store, registry: dbs.registry, leases: pool });
     try {
       expect((await tablesList(app, machineId)).status).toBe(200);
       expect((await tablesList(app, twin)).status).toBe(200);

@@ -2,12 +2,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { eq } from "drizzle-orm";
 import { createSecretBox } from "../../src/crypto/secretBox";
 import { MachineAccessDeniedError, MachineUnreachableError, RemoteStepError } from "../../src/errors/appErrors";
-import { createDatabaseService, type DatabaseProbe } from "../../src/features/databases/databaseService";
+import { createDatabaseService, type DatabaseProbe } from "../../src/features/databases/databases.service";
 import { reconcileUnfinishedDeploys } from "../../src/features/databases/reconcileDeploys";
 import { createAuditTrail } from "../../src/metadata/auditTrail";
 import { audit_log, deployed_db } from "../../src/metadata/schema";
 import { KeyedMutex } from "../../src/shared/keyedMutex";
-import { embeddedSql, scriptedSessions, type MachineScript, type RemoteCall } from "../support/scriptedSsh";
+import { embeddedSql, scriptedLeases, type MachineScript, type RemoteCall } from "../support/scriptedSsh";
 import { captureLogger, TEST_SSH } from "../support/testApp";
 import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
@@ -27,13 +27,13 @@ const isDeployScript = (call: RemoteCall) => call.command.includes("bash") && ca
 const isPsql = (call: RemoteCall) => call.command.includes("psql");
 
 function serviceWith(script: MachineScript, probe: DatabaseProbe = async () => undefined) {
-  const sessions = scriptedSessions(script);
+  const leases = scriptedLeases(script);
   const logger = captureLogger();
   const service = createDatabaseService({
     store: dbs.store,
     audit: createAuditTrail(dbs.drizzleDb, logger),
     registry: dbs.registry,
-    sessions,
+    leases,
     secretBox: createSecretBox(TEST_ENCRYPTION_KEY),
     encryptionKey: TEST_ENCRYPTION_KEY,
     ssh: SSH,
@@ -41,7 +41,7 @@ function serviceWith(script: MachineScript, probe: DatabaseProbe = async () => u
     probe,
     logger,
   });
-  return { service, calls: sessions.calls, sessions, logger };
+  return { service, calls: leases.calls, leases, logger };
 }
 
 const request = (overrides: Partial<{ dbName: string; userName: string; password: string; vpsId: number; vpsIp: string }> = {}) => ({
@@ -164,18 +164,18 @@ describe("audit outcomes", () => {
 
 describe("reconciliation of interrupted deploys", () => {
   const reconcile = (script: MachineScript) => {
-    const sessions = scriptedSessions(script);
+    const leases = scriptedLeases(script);
     const logger = captureLogger();
     const deps = {
       store: dbs.store,
       registry: dbs.registry,
-      sessions,
+      leases,
       audit: createAuditTrail(dbs.drizzleDb, logger),
       encryptionKey: TEST_ENCRYPTION_KEY,
       ssh: SSH,
       logger,
     };
-    return { run: () => reconcileUnfinishedDeploys(deps, new Date(Date.now() + 60_000)), calls: sessions.calls };
+    return { run: () => reconcileUnfinishedDeploys(deps, new Date(Date.now() + 60_000)), calls: leases.calls };
   };
 
   test("a stale deploying row is undone by its tag on its machine and removed", async () => {

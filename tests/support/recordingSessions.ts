@@ -1,11 +1,11 @@
-import type { SshSessions, SshTarget } from "../../src/ssh/sshSessions";
+import type { SshLeases, SshTarget } from "../../src/ssh/sshLeases";
 
 /** For the refusal paths only: proves no SSH connection was even attempted. */
-export function refusingSessions(): SshSessions & { attempts: SshTarget[] } {
+export function refusingLeases(): SshLeases & { attempts: SshTarget[] } {
   const attempts: SshTarget[] = [];
   return {
     attempts,
-    async withSession(target) {
+    async withLease(target) {
       attempts.push(target);
       throw new Error("an SSH connection was attempted where none may be made");
     },

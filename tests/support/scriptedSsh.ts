@@ -1,6 +1,6 @@
 import { SshChannelUnavailableError } from "../../src/errors/appErrors";
 import { SSHClient, type CommandResult, type ExecOptions } from "../../src/ssh/SSHClient";
-import type { SshSessions, SshTarget } from "../../src/ssh/sshSessions";
+import type { SshLeases, SshTarget } from "../../src/ssh/sshLeases";
 
 /** One remote command as the service sent it. */
 export interface RemoteCall {
@@ -51,11 +51,11 @@ class ScriptedSsh extends SSHClient {
   }
 }
 
-export function scriptedSessions(script: MachineScript): SshSessions & { calls: RemoteCall[] } {
+export function scriptedLeases(script: MachineScript): SshLeases & { calls: RemoteCall[] } {
   const calls: RemoteCall[] = [];
   return {
     calls,
-    withSession: (target, work) => work(new ScriptedSsh(target, script, calls)),
+    withLease: (target, work) => work(new ScriptedSsh(target, script, calls)),
     closeAll: async () => undefined,
   };
 }

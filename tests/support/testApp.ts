@@ -38,9 +38,9 @@ type Overrides = Partial<AppDependencies> & Pick<AppDependencies, "store" | "reg
 /** A real service instance listening on a loopback port. */
 export function startTestApp(overrides: Overrides): RunningTestApp {
   const ssh = overrides.ssh ?? TEST_SSH;
-  // The production path: pooled sessions, unless a test brings its own.
-  const sessions =
-    overrides.sessions ??
+  // The production path: leases of pooled SSH connections, unless a test brings its own.
+  const leases =
+    overrides.leases ??
     createSshPool({ ...DEFAULT_POOL_SETTINGS, connectTimeoutMs: ssh.connectTimeoutMs, idleTimeoutMs: ssh.idleTimeoutMs, hostKeys: overrides.hostKeys });
   const app = createApp({
     accessTokenSecret: TEST_ACCESS_SECRET,
@@ -48,7 +48,7 @@ export function startTestApp(overrides: Overrides): RunningTestApp {
     corsOrigins: ["http://localhost:5173"],
     ssh: TEST_SSH,
     rateLimits: GENEROUS_LIMITS,
-    sessions,
+    leases,
     ...overrides,
   }).listen({ port: 0, hostname: "127.0.0.1" });
   const baseUrl = `http://127.0.0.1:${app.server?.port}`;
@@ -57,7 +57,7 @@ export function startTestApp(overrides: Overrides): RunningTestApp {
     baseUrl,
     async stop() {
       await app.stop(true);
-      await sessions.closeAll();
+      await leases.closeAll();
     },
     async request(method, path, options = {}) {
       const headers: Record<string, string> = {};

@@ -5,7 +5,7 @@ import type { ClientChannel } from "ssh2";
 import { NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
 import { PostgresSSHHelper } from "./PostgresSSHHelper";
 import type { SSHClient } from "../../ssh/SSHClient";
-import type { SshSessions, SshTarget } from "../../ssh/sshSessions";
+import type { SshLeases, SshTarget } from "../../ssh/sshLeases";
 
 /** Who logs in where: the database's own recorded role, never a superuser. */
 export interface SqlLogin {
@@ -24,7 +24,7 @@ export interface SqlConnection {
 }
 
 export interface SqlConnectionSettings {
-  sessions: SshSessions;
+  leases: SshLeases;
   ssh: SshSettings;
   connectTimeoutMs: number;
   /** Server-side statement_timeout, set at login (a startup parameter, so DISCARD ALL keeps it). */
@@ -116,8 +116,8 @@ export function createSqlConnectionPool(settings: SqlConnectionSettings) {
       const leaseEnded = new Promise<void>((done) => {
         endLease = done;
       });
-      settings.sessions
-        .withSession(target, async (ssh) => {
+      settings.leases
+        .withLease(target, async (ssh) => {
           const port = await new PostgresSSHHelper(ssh, settings.ssh, target.host).findDatabasePort(login.dbName);
           if (port === undefined) throw new NotFoundError(`Database ${login.dbName} was not found on the machine`);
           const channel = await ssh.forwardToLocalPort(port);

@@ -11,8 +11,8 @@ import type { MachineRecord, MachineRegistry } from "../../machines/machineRegis
 import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
 import type { Logger } from "../../shared/logger";
-import type { SshSessions } from "../../ssh/sshSessions";
-import { withHeldSession } from "../tables/heldSession";
+import type { SshLeases } from "../../ssh/sshLeases";
+import { withHeldLease } from "../tables/heldLease";
 import { resolveDatabaseRow } from "../query/resolveDatabaseRow";
 import { fileTimestamp, humanSize, type BackupEngine } from "../../engines/backupEngine";
 
@@ -32,7 +32,7 @@ export interface BackupServiceDeps {
   databases: Pick<DeployedDbStore, "listOnMachine" | "insertDeploying" | "markRunning" | "remove">;
   backups: BackupStore;
   audit: AuditTrail;
-  sessions: SshSessions;
+  leases: SshLeases;
   encryptionKey: string;
   ssh: SshSettings;
   /** One per engine whose databases can be backed up; a backup row names its engine. */
@@ -124,7 +124,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       const done = (await deps.backups.listForDatabase(backup.userId, backup.databaseId)).filter((row) => row.status === BACKUP_STATUS.done && row.engine === backup.engine);
       const expired = done.slice(settings.retention);
       if (expired.length === 0) return;
-      await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), async (ssh) => {
+      await deps.leases.withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), async (ssh) => {
         for (const row of expired) {
           await engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs);
           await deps.backups.remove(row.id);
@@ -154,8 +154,8 @@ export function createBackupService(deps: BackupServiceDeps) {
       const started = await deps.backups.insertRunning({ databaseId: row.id, userId: actor.userId, machineId: machine.id, host: machine.ip, engine: engine.engine, dbName, roleName, fileName, path });
       const audit = { action: "backup" as const, machineId: machine.id, host: machine.ip, dbName: row.dbName };
 
-      const job = deps.sessions
-        .withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engine.dump(ssh, dbName, path, settings.dumpTimeoutMs))
+      const job = deps.leases
+        .withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engine.dump(ssh, dbName, path, settings.dumpTimeoutMs))
         .then(
           async (file) => {
             const done = await deps.backups.markDone(started.id, file);
@@ -200,7 +200,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       if (row.status !== BACKUP_STATUS.done || row.sizeBytes === null || row.sha256 === null) throw new ConflictError(`Backup ${id} is ${row.status}, there is no file to download`);
       const machine = await ownMachine(actor, row.machineId, row.host, row.dbName, "backup-download");
       const expected = { size: row.sizeBytes, sha256: row.sha256 };
-      return withHeldSession(deps.sessions, sshTargetFor(machine, deps.ssh, deps.encryptionKey), async (ssh) => {
+      return withHeldLease(deps.leases, sshTargetFor(machine, deps.ssh, deps.encryptionKey), async (ssh) => {
         const command = await engineOfBackup(row).read(ssh, row.path, expected.sha256, settings.commandTimeoutMs);
         const chunks = command.stdout[Symbol.asyncIterator]();
         const first = await chunks.next();
@@ -278,7 +278,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       const claimed = await deps.databases.insertDeploying({ dbName, username: backup.roleName, password: sameRole.password, host: machine.ip, dbType: engine.engine, vpsId: machine.id, userId: actor.userId });
       const audit = { action: "backup-restore" as const, machineId: machine.id, host: machine.ip, dbName };
       try {
-        await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) =>
+        await deps.leases.withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) =>
           engine.restore(ssh, { path: backup.path, sha256: backup.sha256 ?? "", dbName, roleName: backup.roleName, deployId: claimed.id }, settings.dumpTimeoutMs),
         );
         await deps.databases.markRunning(claimed.id);
@@ -296,7 +296,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       if (row.status === BACKUP_STATUS.running) throw new ConflictError(`Backup ${id} is still running`);
       if (row.status === BACKUP_STATUS.done) {
         const machine = await ownMachine(actor, row.machineId, row.host, row.dbName, "backup-delete");
-        await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
+        await deps.leases.withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
       }
       await deps.backups.remove(id);
       await deps.audit.record(actor, { action: "backup-delete", outcome: "success", machineId: row.machineId, host: row.host, dbName: row.dbName, detail: `backup ${id}` });
@@ -312,7 +312,7 @@ export function createBackupService(deps: BackupServiceDeps) {
         try {
           const machine = await deps.registry.findOwned(row.machineId, row.userId);
           if (machine && machine.ip.trim() === row.host.trim()) {
-            await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
+            await deps.leases.withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => engineOfBackup(row).remove(ssh, row.path, settings.commandTimeoutMs));
           }
         } catch (error) {
           deps.logger.warn("backup.cleanup_failed", { backupId: row.id, reason: error instanceof Error ? error.name : "unknown" });

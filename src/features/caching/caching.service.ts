@@ -13,14 +13,14 @@ import { verifyMachine } from "../../machines/verifyMachine";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
-import type { SshSessions } from "../../ssh/sshSessions";
+import type { SshLeases } from "../../ssh/sshLeases";
 import type { DeployRedisRequest, RedisServerRequest } from "./caching.model";
 
 export interface CachingServiceDeps {
   store: CachingStore;
   audit: AuditTrail;
   registry: MachineRegistry;
-  sessions: SshSessions;
+  leases: SshLeases;
   secretBox: SecretBox;
   encryptionKey: string;
   ssh: SshSettings;
@@ -67,14 +67,14 @@ const ADOPTED_MESSAGE =
   "This Redis server was started by the previous version of the service without a systemd unit, so it cannot be managed; delete it and deploy a new one";
 
 export function createCachingService(deps: CachingServiceDeps) {
-  const { store, registry, sessions, secretBox, logger } = deps;
+  const { store, registry, leases, secretBox, logger } = deps;
 
   const helperFor = (ssh: SSHClient, host: string) =>
     new RedisSSHHelper(ssh, deps.ssh, host, ({ step }) => logger.info("redis.step", { host, step }));
 
   const onMachine = <T>(machine: MachineRecord, work: (helper: RedisSSHHelper) => Promise<T>): Promise<T> =>
     deps.hostLocks.run(machine.ip, () =>
-      sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => work(helperFor(ssh, machine.ip))),
+      leases.withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => work(helperFor(ssh, machine.ip))),
     );
 
   /** Refusals on someone else's resource and every outcome of a change end up in the audit log. */
@@ -210,7 +210,7 @@ export function createCachingService(deps: CachingServiceDeps) {
     const machine = await registry.findOwned(machineId, userId);
     if (!machine || machine.ownerId !== userId) throw new MachineAccessDeniedError();
     const recorded = await store.portsOfUserOnMachine(userId, machine.id);
-    const listening = await sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => helperFor(ssh, machine.ip).listeningPorts());
+    const listening = await leases.withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) => helperFor(ssh, machine.ip).listeningPorts());
     return [...new Set([...recorded, ...listening])].sort((a, b) => a - b);
   }
 

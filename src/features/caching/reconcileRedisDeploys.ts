@@ -19,7 +19,7 @@ export async function reconcileUnfinishedRedisDeploys(deps: Omit<ReconcileDeps, 
       if (!machine || machine.ip !== row.host) throw new Error("machine no longer registered to the owner");
       const instance = row.unitInstance;
       if (instance) {
-        await deps.sessions.withSession(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) =>
+        await deps.leases.withLease(sshTargetFor(machine, deps.ssh, deps.encryptionKey), (ssh) =>
           new RedisSSHHelper(ssh, deps.ssh, machine.ip).remove({ instance, port: row.port, deployId: row.id }),
         );
       }

@@ -3,7 +3,7 @@ import { checkAuth } from "../../auth/checkAuth";
 import { InvalidRequestError } from "../../errors/appErrors";
 import { actorOf } from "../../http/actor";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
-import type { DatabaseService } from "./databaseService";
+import type { DatabaseService } from "./databases.service";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
 import { DatabaseIdParams, DatabaseList, DeleteResponse, DeployBody, DeployResponse } from "./databases.model";
 

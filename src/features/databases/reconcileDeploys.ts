@@ -5,12 +5,12 @@ import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
 import { PostgresSSHHelper } from "../../engines/postgres/PostgresSSHHelper";
 import type { Logger } from "../../shared/logger";
-import type { SshSessions } from "../../ssh/sshSessions";
+import type { SshLeases } from "../../ssh/sshLeases";
 
 export interface ReconcileDeps {
   store: DeployedDbStore;
   registry: MachineRegistry;
-  sessions: SshSessions;
+  leases: SshLeases;
   audit: AuditTrail;
   encryptionKey: string;
   ssh: SshSettings;
@@ -36,7 +36,7 @@ export async function reconcileUnfinishedDeploys(deps: ReconcileDeps, staleBefor
       const machine = await deps.registry.findOwned(row.vpsId, row.userId);
       if (!machine || machine.ip !== row.host) throw new Error("machine no longer registered to the owner");
       const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
-      await deps.sessions.withSession(target, (ssh) =>
+      await deps.leases.withLease(target, (ssh) =>
         new PostgresSSHHelper(ssh, deps.ssh, machine.ip).rollbackUnfinished({ dbName: row.dbName, userName: row.username, deployId: row.id }),
       );
       await deps.store.remove(row.id);

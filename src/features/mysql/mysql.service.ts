@@ -13,14 +13,14 @@ import { verifyMachine } from "../../machines/verifyMachine";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
-import type { SshSessions } from "../../ssh/sshSessions";
+import type { SshLeases } from "../../ssh/sshLeases";
 import type { DeleteMySqlBody, DeployMySqlBody } from "./mysql.model";
 
 export interface MySqlServiceDeps {
   store: DeployedDbStore;
   audit: AuditTrail;
   registry: MachineRegistry;
-  sessions: SshSessions;
+  leases: SshLeases;
   secretBox: SecretBox;
   encryptionKey: string;
   ssh: SshSettings;
@@ -41,7 +41,7 @@ function connectionString(user: string, password: string, host: string, port: nu
 }
 
 export function createMySqlService(deps: MySqlServiceDeps) {
-  const { store, registry, sessions, secretBox, logger } = deps;
+  const { store, registry, leases, secretBox, logger } = deps;
   const helperFor = (ssh: SSHClient, host: string) =>
     new MySqlSSHHelper(ssh, deps.ssh, host, ({ step }) => logger.info("remote.step", { host, step, engine: "mysql" }));
 
@@ -70,7 +70,7 @@ export function createMySqlService(deps: MySqlServiceDeps) {
     const scope = { userId, vpsId: machine.id, host: machine.ip, engine: "mysql" as const };
     try {
       return await deps.hostLocks.run(machine.ip, () =>
-        sessions.withSession(target, async (ssh) => {
+        leases.withLease(target, async (ssh) => {
           // A user is reused only when it serves another of the caller's MySQL databases there.
           const reuseExistingUser = (await store.countOtherUsersOfRole(scope, request.userName, row.id)) > 0;
           const spec = { dbName: request.dbName, userName: request.userName, password: request.password, rootPassword: request.rootPassword, reuseExistingUser };
@@ -117,7 +117,7 @@ export function createMySqlService(deps: MySqlServiceDeps) {
       const dropUser = userSharedWith === 0 && !isReservedMySqlUser(row.username) ? row.username : undefined;
       const dropDb = isReservedMySqlDatabase(row.dbName) ? undefined : row.dbName;
       const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
-      await deps.hostLocks.run(machine.ip, () => sessions.withSession(target, (ssh) => helperFor(ssh, machine.ip).drop({ dbName: dropDb, userName: dropUser })));
+      await deps.hostLocks.run(machine.ip, () => leases.withLease(target, (ssh) => helperFor(ssh, machine.ip).drop({ dbName: dropDb, userName: dropUser })));
       await store.remove(row.id);
       logger.info("database.deleted", { id: row.id, host: row.host, userId: actor.userId, droppedUser: Boolean(dropUser), engine: "mysql" });
     });

@@ -7,15 +7,15 @@ import { InvalidRequestError, MachineAccessDeniedError, MachineNotVisibleError, 
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { SshSessions } from "../../ssh/sshSessions";
-import { withHeldSession } from "../tables/heldSession";
+import type { SshLeases } from "../../ssh/sshLeases";
+import { withHeldLease } from "../tables/heldLease";
 import type { MySqlTableDataBody, MySqlTablesListBody } from "./mysql.model";
 
 export interface MySqlBrowsingDeps {
   store: DeployedDbStore;
   audit: AuditTrail;
   registry: MachineRegistry;
-  sessions: SshSessions;
+  leases: SshLeases;
   secretBox: SecretBox;
   encryptionKey: string;
   ssh: SshSettings;
@@ -59,7 +59,7 @@ export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
   async function listTables(actor: Actor, request: typeof MySqlTablesListBody.static): Promise<MySqlTableEntry[]> {
     const { target, login } = await locate(actor, "list-tables", request);
     const timeoutMs = deps.ssh.commandTimeoutMs;
-    return deps.sessions.withSession(target, async (ssh) => {
+    return deps.leases.withLease(target, async (ssh) => {
       const connection = await connectMySql(ssh, login, timeoutMs);
       try {
         return await listMySqlTables(connection, timeoutMs);
@@ -78,7 +78,7 @@ export function createMySqlBrowsingService(deps: MySqlBrowsingDeps) {
     const query = { table: request.tableName, orderBy: request.orderBy, descending: request.order === "desc", offset };
 
     // Both formats stream; the session stays leased until the body has been read or cancelled.
-    return withHeldSession(deps.sessions, target, async (ssh) => {
+    return withHeldLease(deps.leases, target, async (ssh) => {
       const session = await openMySqlSession(ssh, login, timeoutMs);
       const { connection } = session;
       try {

@@ -10,14 +10,14 @@ import { InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteTim
 import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { SshSessions } from "../../ssh/sshSessions";
+import type { SshLeases } from "../../ssh/sshLeases";
 import type { RunMySqlQueryBody } from "./mysql.model";
 
 export interface MySqlQueryDeps {
   store: DeployedDbStore;
   audit: AuditTrail;
   registry: MachineRegistry;
-  sessions: SshSessions;
+  leases: SshLeases;
   secretBox: SecretBox;
   encryptionKey: string;
   ssh: SshSettings;
@@ -73,7 +73,7 @@ export function createMySqlQueryService(deps: MySqlQueryDeps) {
     const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
     const { statementTimeoutMs, maxRows } = deps.query;
 
-    const outcome = await deps.sessions.withSession(target, async (ssh) => {
+    const outcome = await deps.leases.withLease(target, async (ssh) => {
       const connection = await connectMySql(ssh, login, deps.ssh.commandTimeoutMs, { multipleStatements: true });
       // The server stops a statement past the limit (MariaDB: max_statement_time in seconds; MySQL: max_execution_time, SELECTs).
       const limit = await runMySqlText(connection, "SELECT VERSION()", 1);

@@ -3,7 +3,7 @@ import { checkAuth } from "../../auth/checkAuth";
 import { MachineAccessDeniedError, MachineNotVisibleError } from "../../errors/appErrors";
 import { actorOf } from "../../http/actor";
 import { userRateLimit, type RateLimitSettings } from "../../http/rateLimits";
-import type { TableService } from "./tableService";
+import type { TableService } from "./tables.service";
 import { AUTHENTICATED_ERRORS, errorBodies } from "../../http/responseModels";
 import { csvDisposition } from "./csvDisposition";
 import { requireCatalogNames } from "./tableRequest";

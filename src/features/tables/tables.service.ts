@@ -9,8 +9,8 @@ import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
 import { PostgresSSHHelper } from "../../engines/postgres/PostgresSSHHelper";
-import type { SshSessions } from "../../ssh/sshSessions";
-import { withHeldSession } from "./heldSession";
+import type { SshLeases } from "../../ssh/sshLeases";
+import { withHeldLease } from "./heldLease";
 import { tableBody } from "./tableBody";
 import { csvRowsFormat, jsonRowsFormat } from "./tableFormats";
 import { toTableRead } from "./tableRequest";
@@ -21,7 +21,7 @@ export interface TableServiceDeps {
   /** The caller's recorded databases, to find what an adopted row's name is on the machine. */
   store: Pick<DeployedDbStore, "findByNameAnyEngine">;
   audit: AuditTrail;
-  sessions: SshSessions;
+  leases: SshLeases;
   encryptionKey: string;
   ssh: SshSettings;
   /** Rows in a JSON answer that did not ask for a `limit`. */
@@ -71,7 +71,7 @@ export function createTableService(deps: TableServiceDeps) {
     async listTables(actor: Actor, request: typeof TablesListBody.static): Promise<string[]> {
       const { schema } = request;
       const { machine, target, dbName } = await targetFor(actor, "list-tables", request);
-      return deps.sessions.withSession(target, (ssh) => new PostgresSSHHelper(ssh, deps.ssh, machine.ip).getTablesList(dbName, schema));
+      return deps.leases.withLease(target, (ssh) => new PostgresSSHHelper(ssh, deps.ssh, machine.ip).getTablesList(dbName, schema));
     },
 
     /**
@@ -81,7 +81,7 @@ export function createTableService(deps: TableServiceDeps) {
     async readTable(actor: Actor, request: typeof TableDataBody.static, signal?: AbortSignal): Promise<TableReadResult> {
       const { machine, target, dbName } = await targetFor(actor, "read-table", request);
       const read = toTableRead(dbName, request.tableName, request, deps.maxRows);
-      return withHeldSession(deps.sessions, target, async (ssh) => {
+      return withHeldLease(deps.leases, target, async (ssh) => {
         const table = await new PostgresSSHHelper(ssh, deps.ssh, machine.ip).openTableData(read.query, signal);
         const format =
           read.format === "csv"

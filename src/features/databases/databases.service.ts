@@ -15,7 +15,7 @@ import type { KeyedMutex } from "../../shared/keyedMutex";
 import { errorIdentity } from "../../shared/errorIdentity";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
-import type { SshSessions } from "../../ssh/sshSessions";
+import type { SshLeases } from "../../ssh/sshLeases";
 
 import type { DatabaseProbe } from "../../engines/postgres/loginProbe";
 
@@ -25,7 +25,7 @@ export interface DatabaseServiceDeps {
   store: DeployedDbStore;
   audit: AuditTrail;
   registry: MachineRegistry;
-  sessions: SshSessions;
+  leases: SshLeases;
   secretBox: SecretBox;
   encryptionKey: string;
   ssh: SshSettings;
@@ -69,7 +69,7 @@ function connectionString(user: string, password: string, host: string, port: nu
 }
 
 export function createDatabaseService(deps: DatabaseServiceDeps) {
-  const { store, registry, sessions, secretBox, logger } = deps;
+  const { store, registry, leases, secretBox, logger } = deps;
 
   const helperFor = (ssh: SSHClient, host: string) =>
     new PostgresSSHHelper(ssh, deps.ssh, host, ({ step }) => logger.info("remote.step", { host, step }));
@@ -101,7 +101,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     const scope = { userId, vpsId: machine.id, host: machine.ip, engine: "postgres" as const };
     try {
       return await deps.hostLocks.run(machine.ip, () =>
-        sessions.withSession(target, async (ssh) => {
+        leases.withLease(target, async (ssh) => {
           // An existing role is reused only when it serves another of the caller's databases there.
           const reuseExistingRole = (await store.countOtherUsersOfRole(scope, request.userName, row.id)) > 0;
           const spec = { dbName: request.dbName, userName: request.userName, password: request.password, deployId: row.id, reuseExistingRole };
@@ -155,7 +155,7 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     const dropDb = isReservedDatabase(onMachine.dbName) ? undefined : onMachine.dbName;
 
     await deps.hostLocks.run(machine.ip, () =>
-      sessions.withSession(target, (ssh) => helperFor(ssh, machine.ip).dropDatabase(dropDb, dropRole)),
+      leases.withLease(target, (ssh) => helperFor(ssh, machine.ip).dropDatabase(dropDb, dropRole)),
     );
     await store.remove(row.id);
     logger.info("database.deleted", { id: row.id, host: row.host, userId, droppedRole: Boolean(dropRole) });

@@ -1,6 +1,6 @@
 import type { SSHClient, SSHConnectOptions } from "./SSHClient";
 
-/** Who to log in as on a machine; `machineId` keeps sessions of different machines apart. */
+/** Who to log in as on a machine; `machineId` keeps leases of different machines apart. */
 export interface SshTarget {
   machineId: number;
   host: string;
@@ -11,8 +11,8 @@ export interface SshTarget {
 }
 
 /** How services obtain an SSH connection: the app factory decides (direct, pooled, test double). */
-export interface SshSessions {
-  withSession<T>(target: SshTarget, work: (ssh: SSHClient) => Promise<T>): Promise<T>;
+export interface SshLeases {
+  withLease<T>(target: SshTarget, work: (ssh: SSHClient) => Promise<T>): Promise<T>;
   closeAll(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 import type { SSHClient } from "../../ssh/SSHClient";
-import type { SshSessions, SshTarget } from "../../ssh/sshSessions";
+import type { SshLeases, SshTarget } from "../../ssh/sshLeases";
 
 export interface Held<T> {
   value: T;
@@ -8,14 +8,14 @@ export interface Held<T> {
 }
 
 /**
- * Like withSession, but hands `value` out as soon as it is ready while keeping the session
+ * Like withLease, but hands `value` out as soon as it is ready while keeping the lease
  * leased until `released` settles: a streamed response still reads from the connection
  * after the route handler has returned, and a pool must not lend it out or close it then.
  */
-export function withHeldSession<T>(sessions: SshSessions, target: SshTarget, open: (ssh: SSHClient) => Promise<Held<T>>): Promise<T> {
+export function withHeldLease<T>(leases: SshLeases, target: SshTarget, open: (ssh: SSHClient) => Promise<Held<T>>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    sessions
-      .withSession(target, async (ssh) => {
+    leases
+      .withLease(target, async (ssh) => {
         const held = await open(ssh);
         resolve(held.value);
         await held.released;

@@ -1,11 +1,11 @@
 import { SSHClient } from "../../src/ssh/SSHClient";
-import { toConnectOptions, type SshSessions } from "../../src/ssh/sshSessions";
+import { toConnectOptions, type SshLeases } from "../../src/ssh/sshLeases";
 
 /** One connection per unit of work, always closed afterwards. */
-export function createDirectSessions(connectTimeoutMs: number): SshSessions {
+export function createDirectLeases(connectTimeoutMs: number): SshLeases {
   const open = new Set<SSHClient>();
   return {
-    async withSession(target, work) {
+    async withLease(target, work) {
       const ssh = new SSHClient(toConnectOptions(target, connectTimeoutMs));
       open.add(ssh);
       try {
