@@ -18,13 +18,7 @@ export function databasesController(service: DatabaseService, accessTokenSecret:
         // An installation takes minutes: lift the server's idle limit for this request only;
         // the remote steps' own timeouts bound it instead.
         server?.timeout(request, 0);
-        const result = await service.deploy(actorOf(userId, request, server), {
-          vpsId: body.vpsId,
-          vpsIp: body.vpsIp,
-          dbName: body.dbName,
-          userName: body.userName,
-          password: body.password,
-        });
+        const result = await service.deploy(actorOf(userId, request, server), body);
         return { status: 200 as const, message: "Postgres deployment started successfully", id: result.id, connectionString: result.connectionString };
       },
       {

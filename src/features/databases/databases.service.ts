@@ -15,6 +15,7 @@ import type { KeyedMutex } from "../../shared/keyedMutex";
 import { errorIdentity } from "../../shared/errorIdentity";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
+import type { DeployBody } from "./databases.model";
 import type { SshLeases } from "../../ssh/sshLeases";
 
 import type { DatabaseProbe } from "../../engines/postgres/loginProbe";
@@ -34,13 +35,8 @@ export interface DatabaseServiceDeps {
   logger: Logger;
 }
 
-export interface DeployRequest {
-  vpsId: number;
-  vpsIp: string;
-  dbName: string;
-  userName: string;
-  password: string;
-}
+/** The deploy route's validated body (vpsId already a number). */
+export type DeployRequest = typeof DeployBody.static;
 
 export interface DeployResult {
   id: number;

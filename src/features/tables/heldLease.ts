@@ -8,8 +8,8 @@ export interface Held<T> {
 }
 
 /**
- * Like withLease, but hands `value` out as soon as it is ready while keeping the lease
- * leased until `released` settles: a streamed response still reads from the connection
+ * Like withLease, but hands `value` out as soon as it is ready while holding the lease
+ * until `released` settles: a streamed response still reads from the connection
  * after the route handler has returned, and a pool must not lend it out or close it then.
  */
 export function withHeldLease<T>(leases: SshLeases, target: SshTarget, open: (ssh: SSHClient) => Promise<Held<T>>): Promise<T> {
