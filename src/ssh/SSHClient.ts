@@ -4,6 +4,8 @@ import { collectOutput, type CommandResult, type ExecOptions } from "./bufferedC
 import { streamChannel, type ExecStreamOptions, type StreamedCommand } from "./streamedCommand";
 
 export type { CommandControl, CommandResult, ExecOptions } from "./bufferedCommand";
+/** A channel of an SSH connection (a remote process's stdio, or a forwarded TCP connection). */
+export type RemoteChannel = ClientChannel;
 
 export interface SSHConnectOptions {
   host: string;

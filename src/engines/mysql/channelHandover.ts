@@ -1,5 +1,5 @@
 import { Duplex } from "node:stream";
-import type { ClientChannel } from "ssh2";
+import type { RemoteChannel } from "../../ssh/SSHClient";
 
 /**
  * The SSH-forwarded channel as `mysql2` sees it, until `takeOver()`: from then on the channel's
@@ -11,7 +11,7 @@ export class ChannelHandover extends Duplex {
   private taken = false;
   private channelClosed = false;
 
-  constructor(private readonly channel: ClientChannel) {
+  constructor(private readonly channel: RemoteChannel) {
     super();
     channel.on("data", (chunk: Buffer) => {
       if (!this.taken && !this.push(chunk)) channel.pause();
@@ -27,7 +27,7 @@ export class ChannelHandover extends Duplex {
   }
 
   /** Only while nothing is pending in `mysql2` (no query running): the channel, now for the caller alone. */
-  takeOver(): ClientChannel {
+  takeOver(): RemoteChannel {
     this.taken = true;
     return this.channel;
   }

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { ClientChannel } from "ssh2";
 import { MachineUnreachableError, RemoteTimeoutError } from "../../errors/appErrors";
-import type { SSHClient } from "../../ssh/SSHClient";
+import type { SSHClient, RemoteChannel } from "../../ssh/SSHClient";
 import type { StreamedCommand, StreamedCommandResult } from "../../ssh/streamedCommand";
 import { EndMarkerScanner } from "./endMarkerScanner";
 import { psqlAsDatabaseOwnerCommand } from "./remoteScripts";
@@ -52,7 +51,7 @@ class ReaderSession {
   private closed = false;
 
   constructor(
-    private readonly channel: ClientChannel,
+    private readonly channel: RemoteChannel,
     readonly dbName: string,
     private readonly onClosed: () => void,
   ) {
@@ -150,7 +149,7 @@ class SessionRun {
   readonly command: StreamedCommand;
 
   constructor(
-    private readonly channel: ClientChannel,
+    private readonly channel: RemoteChannel,
     private readonly scanner: EndMarkerScanner,
     private readonly timeoutMs: number,
     private readonly hooks: RunHooks,
@@ -289,7 +288,7 @@ export async function runInReaderSession(ssh: SSHClient, dbName: string, script:
   // Another database's reader, or one too old: replaced, so a connection keeps one at most.
   session?.close();
   sessions.set(ssh, "opening");
-  let channel: ClientChannel;
+  let channel: RemoteChannel;
   try {
     channel = await ssh.openChannel(psqlAsDatabaseOwnerCommand(dbName));
   } catch {

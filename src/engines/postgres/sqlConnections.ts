@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
 import type { SshSettings } from "../../config/env";
 import pg from "pg";
-import type { ClientChannel } from "ssh2";
 import { NotFoundError, RemoteStepError, RemoteTimeoutError } from "../../errors/appErrors";
 import { PostgresSSHHelper } from "./PostgresSSHHelper";
-import type { SSHClient } from "../../ssh/SSHClient";
+import type { SSHClient, RemoteChannel } from "../../ssh/SSHClient";
 import type { SshLeases, SshTarget } from "../../ssh/sshLeases";
 
 /** Who logs in where: the database's own recorded role, never a superuser. */
@@ -52,7 +51,7 @@ const CANCEL_REQUEST_CODE = 80877102;
 const CLOSE_GRACE_MS = 2_000;
 
 /** pg drives a net.Socket; an ssh2 channel is a Duplex that is already connected. */
-function asSocket(channel: ClientChannel): ClientChannel {
+function asSocket(channel: RemoteChannel): RemoteChannel {
   return Object.assign(channel, {
     setNoDelay: () => channel,
     setKeepAlive: () => channel,
