@@ -1,29 +1,20 @@
-import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
-import type { SshSettings } from "../../config/env";
+import { auditedWork, type Actor } from "../../metadata/auditTrail";
+import type { MachineServiceDeps } from "../serviceDeps";
 import type { CachingStore } from "../../metadata/cachingStore";
 import { CACHING_STATUS, type CachingRow } from "../../metadata/schema";
-import type { SecretBox } from "../../crypto/secretBox";
 import { RedisSSHHelper } from "../../engines/redis/RedisSSHHelper";
 import type { RedisProbe } from "../../engines/redis/redisClient";
 import { isReservedRedisName, isValidRedisName, isValidRedisPort, REDIS_PORT_MAX, REDIS_PORT_MIN } from "../../engines/redis/redisRules";
 import { ConflictError, InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
-import type { MachineRecord, MachineRegistry } from "../../machines/machineRegistry";
+import type { MachineRecord } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
-import type { SshLeases } from "../../ssh/sshLeases";
 import type { DeployRedisRequest, RedisServerRequest } from "./caching.model";
 
-export interface CachingServiceDeps {
-  store: CachingStore;
-  audit: AuditTrail;
-  registry: MachineRegistry;
-  leases: SshLeases;
-  secretBox: SecretBox;
-  encryptionKey: string;
-  ssh: SshSettings;
+export interface CachingServiceDeps extends MachineServiceDeps<CachingStore> {
   hostLocks: KeyedMutex;
   probe: RedisProbe;
   /** How long the TCP proof (AUTH + PING) may take. */

@@ -1,35 +1,24 @@
-import type { DeployedDbStore } from "../../metadata/deployedDbStore";
-import type { SshSettings } from "../../config/env";
+import type { MachineServiceDeps } from "../serviceDeps";
 import { engineOf } from "../../metadata/engines";
 import { namesOnMachine } from "../../metadata/recordedNames";
 import type { DeployedDbRow } from "../../metadata/schema";
-import type { SecretBox } from "../../crypto/secretBox";
-import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
+import { auditedWork, type Actor } from "../../metadata/auditTrail";
 import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
-import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
+import { connectionString, deployRecorded } from "../recordedDeploy";
 import { verifyMachine } from "../../machines/verifyMachine";
 import { isReservedDatabase, isReservedRole } from "../../engines/postgres/identifiers";
 import { PostgresSSHHelper } from "../../engines/postgres/PostgresSSHHelper";
 import type { KeyedMutex } from "../../shared/keyedMutex";
-import { errorIdentity } from "../../shared/errorIdentity";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
 import type { DeployBody } from "./databases.model";
-import type { SshLeases } from "../../ssh/sshLeases";
 
 import type { DatabaseProbe } from "../../engines/postgres/loginProbe";
 
 export type { DatabaseProbe };
 
-export interface DatabaseServiceDeps {
-  store: DeployedDbStore;
-  audit: AuditTrail;
-  registry: MachineRegistry;
-  leases: SshLeases;
-  secretBox: SecretBox;
-  encryptionKey: string;
-  ssh: SshSettings;
+export interface DatabaseServiceDeps extends MachineServiceDeps {
   hostLocks: KeyedMutex;
   probe: DatabaseProbe;
   logger: Logger;
@@ -59,10 +48,6 @@ export interface DatabaseView {
   createdAt: string;
 }
 
-function connectionString(user: string, password: string, host: string, port: number, dbName: string): string {
-  const hostPart = host.includes(":") ? `[${host}]` : host;
-  return `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}/${dbName}`;
-}
 
 export function createDatabaseService(deps: DatabaseServiceDeps) {
   const { store, registry, leases, secretBox, logger } = deps;
@@ -84,49 +69,25 @@ export function createDatabaseService(deps: DatabaseServiceDeps) {
     const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
     const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
     const sealedPassword = secretBox.seal(request.password);
-    const row = await store.insertDeploying({
-      dbName: request.dbName,
-      username: request.userName,
-      password: sealedPassword,
-      host: machine.ip,
-      dbType: "postgres",
-      vpsId: machine.id,
-      userId,
+    const spec = { engine: "postgres" as const, userId, machine, target, dbName: request.dbName, userName: request.userName, sealedPassword };
+    return deployRecorded(deps, spec, async ({ ssh, row, reuseExistingRole }) => {
+      const roleAndDatabase = { dbName: request.dbName, userName: request.userName, password: request.password, deployId: row.id, reuseExistingRole };
+      const helper = helperFor(ssh, machine.ip);
+      const outcome = await helper.deploy(roleAndDatabase);
+      try {
+        await deps.probe({ host: machine.ip, port: outcome.port, user: request.userName, password: request.password, database: request.dbName });
+      } catch {
+        await helper.rollback({ ...roleAndDatabase, ...outcome });
+        throw new RemoteStepError("verify", `The database was created but does not accept logins on ${machine.ip}:${outcome.port}`);
+      }
+      const answer = {
+        id: row.id,
+        host: machine.ip,
+        port: outcome.port,
+        connectionString: connectionString("postgresql", request.userName, request.password, machine.ip, outcome.port, request.dbName),
+      };
+      return { answer, createdRole: outcome.createdRole };
     });
-
-    const scope = { userId, vpsId: machine.id, host: machine.ip, engine: "postgres" as const };
-    try {
-      return await deps.hostLocks.run(machine.ip, () =>
-        leases.withLease(target, async (ssh) => {
-          // An existing role is reused only when it serves another of the caller's databases there.
-          const reuseExistingRole = (await store.countOtherUsersOfRole(scope, request.userName, row.id)) > 0;
-          const spec = { dbName: request.dbName, userName: request.userName, password: request.password, deployId: row.id, reuseExistingRole };
-          const helper = helperFor(ssh, machine.ip);
-          const outcome = await helper.deploy(spec);
-          try {
-            await deps.probe({ host: machine.ip, port: outcome.port, user: request.userName, password: request.password, database: request.dbName });
-          } catch {
-            await helper.rollback({ ...spec, ...outcome });
-            throw new RemoteStepError("verify", `The database was created but does not accept logins on ${machine.ip}:${outcome.port}`);
-          }
-          // An existing role got the new password: every recorded row of that role must agree.
-          if (!outcome.createdRole) await store.setRolePassword(scope, request.userName, sealedPassword);
-          await store.markRunning(row.id);
-          logger.info("database.deployed", { id: row.id, host: machine.ip, userId });
-          return {
-            id: row.id,
-            host: machine.ip,
-            port: outcome.port,
-            connectionString: connectionString(request.userName, request.password, machine.ip, outcome.port, request.dbName),
-          };
-        }),
-      );
-    } catch (error) {
-      await store.remove(row.id).catch((cleanupError: unknown) => {
-        logger.error("deploy.cleanup_failed", { id: row.id, ...errorIdentity(cleanupError) });
-      });
-      throw error;
-    }
   }
 
   async function remove(actor: Actor, id: number): Promise<void> {

@@ -1,29 +1,18 @@
-import { auditedWork, type Actor, type AuditTrail } from "../../metadata/auditTrail";
-import type { SshSettings } from "../../config/env";
-import type { DeployedDbStore } from "../../metadata/deployedDbStore";
-import { DB_TYPE_OF } from "../../metadata/engines";
-import type { SecretBox } from "../../crypto/secretBox";
+import { auditedWork, type Actor } from "../../metadata/auditTrail";
+import type { MachineServiceDeps } from "../serviceDeps";
 import { isReservedMySqlDatabase, isReservedMySqlUser } from "../../engines/mysql/mysqlIdentifiers";
 import { MySqlSSHHelper } from "../../engines/mysql/MySqlSSHHelper";
 import type { MySqlProbe } from "../../engines/mysql/mysqlProbe";
 import { ConflictError, InvalidRequestError, NotFoundError, RemoteStepError } from "../../errors/appErrors";
-import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
+import { connectionString, deployRecorded } from "../recordedDeploy";
 import { verifyMachine } from "../../machines/verifyMachine";
 import type { KeyedMutex } from "../../shared/keyedMutex";
 import type { Logger } from "../../shared/logger";
 import type { SSHClient } from "../../ssh/SSHClient";
-import type { SshLeases } from "../../ssh/sshLeases";
 import type { DeleteMySqlBody, DeployMySqlBody } from "./mysql.model";
 
-export interface MySqlServiceDeps {
-  store: DeployedDbStore;
-  audit: AuditTrail;
-  registry: MachineRegistry;
-  leases: SshLeases;
-  secretBox: SecretBox;
-  encryptionKey: string;
-  ssh: SshSettings;
+export interface MySqlServiceDeps extends MachineServiceDeps {
   hostLocks: KeyedMutex;
   probe: MySqlProbe;
   logger: Logger;
@@ -35,10 +24,6 @@ export interface MySqlDeployResult {
   existingInstallation: boolean;
 }
 
-function connectionString(user: string, password: string, host: string, port: number, dbName: string): string {
-  const hostPart = host.includes(":") ? `[${host}]` : host;
-  return `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${hostPart}:${port}/${dbName}`;
-}
 
 export function createMySqlService(deps: MySqlServiceDeps) {
   const { store, registry, leases, secretBox, logger } = deps;
@@ -58,46 +43,24 @@ export function createMySqlService(deps: MySqlServiceDeps) {
     const machine = await verifyMachine(registry, request.vpsId, userId, request.vpsIp);
     const target = sshTargetFor(machine, deps.ssh, deps.encryptionKey);
     const sealedPassword = secretBox.seal(request.password);
-    const row = await store.insertDeploying({
-      dbName: request.dbName,
-      username: request.userName,
-      password: sealedPassword,
-      host: machine.ip,
-      dbType: DB_TYPE_OF.mysql,
-      vpsId: machine.id,
-      userId,
+    const spec = { engine: "mysql" as const, userId, machine, target, dbName: request.dbName, userName: request.userName, sealedPassword };
+    return deployRecorded(deps, spec, async ({ ssh, reuseExistingRole, row }) => {
+      const userAndDatabase = { dbName: request.dbName, userName: request.userName, password: request.password, rootPassword: request.rootPassword, reuseExistingUser: reuseExistingRole };
+      const helper = helperFor(ssh, machine.ip);
+      const outcome = await helper.deploy(userAndDatabase);
+      try {
+        await deps.probe({ host: machine.ip, port: outcome.port, user: request.userName, password: request.password, database: request.dbName });
+      } catch {
+        await helper.rollback({ ...userAndDatabase, ...outcome });
+        throw new RemoteStepError("verify", `The MySQL database was created but does not accept logins on ${machine.ip}:${outcome.port}`);
+      }
+      const answer = {
+        id: row.id,
+        existingInstallation: outcome.existingInstallation,
+        connectionString: connectionString("mysql", request.userName, request.password, machine.ip, outcome.port, request.dbName),
+      };
+      return { answer, createdRole: outcome.createdUser };
     });
-    const scope = { userId, vpsId: machine.id, host: machine.ip, engine: "mysql" as const };
-    try {
-      return await deps.hostLocks.run(machine.ip, () =>
-        leases.withLease(target, async (ssh) => {
-          // A user is reused only when it serves another of the caller's MySQL databases there.
-          const reuseExistingUser = (await store.countOtherUsersOfRole(scope, request.userName, row.id)) > 0;
-          const spec = { dbName: request.dbName, userName: request.userName, password: request.password, rootPassword: request.rootPassword, reuseExistingUser };
-          const helper = helperFor(ssh, machine.ip);
-          const outcome = await helper.deploy(spec);
-          try {
-            await deps.probe({ host: machine.ip, port: outcome.port, user: request.userName, password: request.password, database: request.dbName });
-          } catch {
-            await helper.rollback({ ...spec, ...outcome });
-            throw new RemoteStepError("verify", `The MySQL database was created but does not accept logins on ${machine.ip}:${outcome.port}`);
-          }
-          if (!outcome.createdUser) await store.setRolePassword(scope, request.userName, sealedPassword);
-          await store.markRunning(row.id);
-          logger.info("database.deployed", { id: row.id, host: machine.ip, userId, engine: "mysql" });
-          return {
-            id: row.id,
-            existingInstallation: outcome.existingInstallation,
-            connectionString: connectionString(request.userName, request.password, machine.ip, outcome.port, request.dbName),
-          };
-        }),
-      );
-    } catch (error) {
-      await store.remove(row.id).catch((cleanupError: unknown) => {
-        logger.error("deploy.cleanup_failed", { id: row.id, reason: cleanupError instanceof Error ? cleanupError.message : "unknown" });
-      });
-      throw error;
-    }
   }
 
   /** No id is sent: the row is the caller's MySQL row on that machine with that name. */

@@ -1,24 +1,13 @@
-import type { Actor, AuditTrail } from "../../metadata/auditTrail";
-import type { SshSettings } from "../../config/env";
-import type { DeployedDbStore } from "../../metadata/deployedDbStore";
-import type { SecretBox } from "../../crypto/secretBox";
+import type { Actor } from "../../metadata/auditTrail";
+import type { MachineServiceDeps } from "../serviceDeps";
 import { connectMySql, csvWriter, jsonPageWriter, listMySqlTables, mysqlTableHead, openMySqlSession, streamMySqlRows, type MySqlTableEntry } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, MachineNotVisibleError, NotFoundError } from "../../errors/appErrors";
-import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { SshLeases } from "../../ssh/sshLeases";
 import { withHeldLease } from "../tables/heldLease";
 import type { MySqlTableDataBody, MySqlTablesListBody } from "./mysql.model";
 
-export interface MySqlBrowsingDeps {
-  store: DeployedDbStore;
-  audit: AuditTrail;
-  registry: MachineRegistry;
-  leases: SshLeases;
-  secretBox: SecretBox;
-  encryptionKey: string;
-  ssh: SshSettings;
+export interface MySqlBrowsingDeps extends MachineServiceDeps {
   /** Rows in a JSON page without `limit`. */
   maxRows: number;
 }

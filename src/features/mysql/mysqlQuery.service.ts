@@ -1,26 +1,15 @@
 import type { QuerySettings } from "../../config/env";
-import type { SshSettings } from "../../config/env";
-import type { Actor, AuditTrail } from "../../metadata/auditTrail";
-import type { DeployedDbStore } from "../../metadata/deployedDbStore";
+import type { MachineServiceDeps } from "../serviceDeps";
+import type { Actor } from "../../metadata/auditTrail";
 import type { DeployedDbRow } from "../../metadata/schema";
-import type { SecretBox } from "../../crypto/secretBox";
 import { runMySqlText, type MySqlStatementResult } from "../../engines/mysql/mysqlQueryRun";
 import { connectMySql } from "../../engines/mysql/mysqlReader";
 import { InvalidRequestError, MachineAccessDeniedError, NotFoundError, RemoteTimeoutError, SqlStatementError } from "../../errors/appErrors";
-import type { MachineRegistry } from "../../machines/machineRegistry";
 import { sshTargetFor } from "../../machines/sshTarget";
 import { verifyMachine } from "../../machines/verifyMachine";
-import type { SshLeases } from "../../ssh/sshLeases";
 import type { RunMySqlQueryBody } from "./mysql.model";
 
-export interface MySqlQueryDeps {
-  store: DeployedDbStore;
-  audit: AuditTrail;
-  registry: MachineRegistry;
-  leases: SshLeases;
-  secretBox: SecretBox;
-  encryptionKey: string;
-  ssh: SshSettings;
+export interface MySqlQueryDeps extends MachineServiceDeps {
   query: QuerySettings;
 }
 
