@@ -19,7 +19,7 @@ import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../tests
 import { startServiceProcess, type ServiceProcess } from "../tests/support/serviceProcess";
 import { createTestDatabases } from "../tests/support/testDatabase";
 import { TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
-import { markdownTable, percentile, timeIt, writeBenchmarkSection } from "./support";
+import { ensureTestDatabaseUrl, markdownTable, memoryKb, percentile, timeIt, writeBenchmarkSection } from "./support";
 
 const ROWS = Number(process.env.MYSQL_BENCH_ROWS ?? 200_000);
 const ROUNDS = Number(process.env.MYSQL_BENCH_ROUNDS ?? 7);
@@ -34,19 +34,6 @@ const TARGET_RATIO = 1.5;
 const TARGET_MEMORY_MB = 64;
 const TARGET_DEPLOY_MS = 1000;
 const ROOT = join(import.meta.dir, "..");
-
-/** The tests' local PostgreSQL (metadata and registry), set up exactly as `npm test` does when not done already. */
-function ensureTestDatabaseUrl(): void {
-  if (process.env.TEST_DATABASE_URL) return;
-  const out = Bun.spawnSync(["bash", "-c", 'source scripts/test-postgres.sh >&2 && printf %s "$TEST_DATABASE_URL"'], { cwd: ROOT, stderr: "inherit" });
-  if (out.exitCode !== 0) throw new Error("scripts/test-postgres.sh failed");
-  process.env.TEST_DATABASE_URL = out.stdout.toString();
-}
-
-function memoryKb(pid: number, field: "VmRSS" | "VmHWM"): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
-}
 
 async function post(service: ServiceProcess, path: string, body: Record<string, unknown>): Promise<Response> {
   return fetch(`${service.baseUrl}${path}`, {

@@ -29,3 +29,19 @@ export function writeBenchmarkSection(name: string, body: string, file = "BENCHM
   const next = from !== -1 && to > from ? current.slice(0, from) + block + current.slice(to + end.length) : `${current.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);
 }
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The tests' local PostgreSQL (metadata and registry), set up exactly as `npm test` does when not done already. */
+export function ensureTestDatabaseUrl(): void {
+  if (process.env.TEST_DATABASE_URL) return;
+  const out = Bun.spawnSync(["bash", "-c", 'source scripts/test-postgres.sh >&2 && printf %s "$TEST_DATABASE_URL"'], { cwd: ROOT, stderr: "inherit" });
+  if (out.exitCode !== 0) throw new Error("scripts/test-postgres.sh failed");
+  process.env.TEST_DATABASE_URL = out.stdout.toString();
+}
+
+/** A process's resident memory now (VmRSS) or at its peak since the last reset (VmHWM), in KiB. */
+export function memoryKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+}

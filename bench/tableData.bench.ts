@@ -22,7 +22,7 @@ import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../tests
 import { MAX_PAGE_ROWS } from "../src/features/tables/tables.model";
 import { createTestDatabases, type TestDatabases } from "../tests/support/testDatabase";
 import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
-import { markdownTable, timeIt, writeBenchmarkSection } from "./support";
+import { ensureTestDatabaseUrl, markdownTable, memoryKb, timeIt, writeBenchmarkSection } from "./support";
 import { openPartsMeter, type PartTimes } from "./tableParts";
 import { measureGrowth } from "./tableGrowth";
 
@@ -38,14 +38,6 @@ const TARGET_CSV_RATIO = 1.05;
 const TARGET_MEMORY_MB = 64;
 const ROOT = join(import.meta.dir, "..");
 
-/** The tests' local PostgreSQL, set up exactly as `npm test` does when not done already. */
-function ensureTestDatabaseUrl(): void {
-  if (process.env.TEST_DATABASE_URL) return;
-  const out = Bun.spawnSync(["bash", "-c", 'source scripts/test-postgres.sh >&2 && printf %s "$TEST_DATABASE_URL"'], { cwd: ROOT, stderr: "inherit" });
-  if (out.exitCode !== 0) throw new Error("scripts/test-postgres.sh failed");
-  process.env.TEST_DATABASE_URL = out.stdout.toString();
-}
-
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -55,11 +47,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
     });
   });
-}
-
-function memoryKb(pid: number, field: "VmRSS" | "VmHWM"): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
 }
 
 /** The service as production runs it, in a child process whose memory we can watch. */
