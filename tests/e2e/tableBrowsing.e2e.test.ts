@@ -568,13 +568,19 @@ describe("keyset paging (after / nextAfter)", () => {
           `SELECT pid FROM pg_stat_activity WHERE usename LIKE 'zsl\\_reader\\_%' AND datname = 'browse' AND state = 'idle' AND query LIKE '%FROM ${relation}%' ORDER BY pid`,
         )
       ).trim();
+    // Earlier tests may have left kept sessions on other pooled connections that also last read
+    // these relations: the one that served this test's reads is among them, and it is the same one.
+    const pids = async (relation: string) => (await keptReader(relation)).split("\n").filter(Boolean);
     await page("ties", { limit: 1 });
-    const kept = await keptReader("public.ties");
-    expect(kept).toMatch(/^\d+$/);
+    const first = await pids("public.ties");
+    expect(first.length).toBeGreaterThanOrEqual(1);
     expect((await page("leaky", { schema: "keyset" })).data).toEqual([{ x: "leaked" }]);
     expect((await page("peek", { schema: "keyset" })).data).not.toEqual([{ v: "leaked" }]);
-    expect(await keptReader("keyset.peek")).toBe(kept);
+    // Only this test reads keyset.peek: exactly one backend, one of those that served the first read.
+    const kept = await keptReader("keyset.peek");
+    expect(kept).toMatch(/^\d+$/);
+    expect(first).toContain(kept);
     expect((await app.request("POST", "/get-tables-list", { userId: OWNER, body: { ...where(), schema: "keyset" } })).body.data).toEqual(["leaky", "pairs", "peek"]);
-    expect(await keptReader("pg_catalog.pg_class")).toBe(kept);
+    expect(await pids("pg_catalog.pg_class")).toContain(kept);
   });
 });
