@@ -136,8 +136,17 @@ try {
   }
 
   // POST /get-tables-list: warm (pooled connection) and cold (new connection each), vs a bare command.
-  const body = { databaseName: "postgres", vpsId: machineId, vpsIp: vps.ip };
-  const list = (target: typeof app) => target.request("POST", "/get-tables-list", { userId: USER, body });
+  // A deployed database with a few tables, owned by its ordinary role as every browsed database is.
+  const browsed = await app.request("POST", "/deploy-postgres", { userId: USER, body: { vpsId: machineId, vpsIp: vps.ip, dbName: "browse_bench", userName: "browse_bench_u", password: "bench-pass" } });
+  if (browsed.status !== 200) throw new Error(`deploy for the tables list failed: ${JSON.stringify(browsed.body)}`);
+  const tables = Array.from({ length: 10 }, (_, i) => `CREATE TABLE t_${i} (id integer PRIMARY KEY, v text);`).join("\n");
+  const created = await vps.exec("cd /tmp && sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -d browse_bench", `SET ROLE browse_bench_u;\n${tables}\n`);
+  if (created.exitCode !== 0) throw new Error(`creating the tables failed: ${created.stderr}`);
+  const body = { databaseName: "browse_bench", vpsId: machineId, vpsIp: vps.ip };
+  const list = async (target: typeof app) => {
+    const response = await target.request("POST", "/get-tables-list", { userId: USER, body });
+    if (response.status !== 200 || (response.body.data as unknown[]).length !== 10) throw new Error(`tables list failed: ${JSON.stringify(response.body)}`);
+  };
   await list(app);
   const warm: number[] = [];
   for (let i = 0; i < TABLES_WARM; i++) warm.push(await timeIt(() => list(app)));
@@ -153,7 +162,7 @@ try {
   rows.push(["tables list cold p50 / p95, ms", `${percentile(cold, 50).toFixed(1)} / ${percentile(cold, 95).toFixed(1)}`, `bare command p50: ${bareP50.toFixed(1)}`, (percentile(cold, 50) / bareP50).toFixed(1), ""]);
 
   // Deploys on a machine already set up (after a first deploy configured it).
-  let deployed = 0;
+  let deployed = 1; // browse_bench, above
   const deploy = async (name: string) => {
     const response = await app.request("POST", "/deploy-postgres", { userId: USER, body: { vpsId: machineId, vpsIp: vps.ip, dbName: name, userName: `${name}_u`, password: "bench-pass" } });
     if (response.status !== 200) throw new Error(`deploy failed: ${JSON.stringify(response.body)}`);
