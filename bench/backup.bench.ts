@@ -10,55 +10,19 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { removeStaleSandboxes, startSandboxVps } from "../tests/support/sandboxVps";
 import { createTestDatabases, type TestDatabases } from "../tests/support/testDatabase";
-import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
-import { markdownTable, timeIt, writeBenchmarkSection } from "./support";
+import { TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
+import { markdownTable, startBenchService, timeIt, writeBenchmarkSection } from "./support";
 
 const SIZE_MB = Number(process.env.BENCH_BACKUP_MB ?? 1024);
 const USER = 51;
 const ROOT = join(import.meta.dir, "..");
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
 const memoryKb = (pid: number, field: "VmRSS" | "VmHWM") => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
 
-async function startService(dbs: TestDatabases) {
-  const port = await freePort();
-  const child = Bun.spawn([process.execPath, "src/index.ts"], {
-    cwd: ROOT,
-    stdout: "ignore",
-    stderr: "inherit",
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      NODE_ENV: "production",
-      PORT: String(port),
-      STORAGE_LAYER_DATABASE_URL: dbs.metadata.url,
-      DEPLOYMENT_MANAGER_DATABASE_URL: dbs.registryDb.url,
-      ACCESS_TOKEN_SECRET: TEST_ACCESS_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      BACKUP_ANSWER_WITHIN_MS: "3600000",
-    },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return { url, pid: child.pid, stop: async () => void (child.kill(), await child.exited) };
-    await Bun.sleep(100);
-  }
-  child.kill();
-  throw new Error("the service did not start");
-}
+const startService = (dbs: TestDatabases) => startBenchService(dbs, { BACKUP_ANSWER_WITHIN_MS: "3600000" });
 
 /** Runs `work` while sampling the process's RSS; returns its time and peak extra RSS (MiB). */
 async function measured(pid: number, work: () => Promise<unknown>): Promise<{ ms: number; peakExtraMb: number }> {

@@ -1,4 +1,6 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { startServiceProcess } from "../tests/support/serviceProcess";
+import type { TestDatabases } from "../tests/support/testDatabase";
 
 /** Small helpers shared by the benchmarks: percentiles, tables, BENCHMARKS.md sections. */
 export function percentile(samples: number[], p: number): number {
@@ -44,4 +46,26 @@ export function ensureTestDatabaseUrl(): void {
 export function memoryKb(pid: number, field: "VmRSS" | "VmHWM"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+}
+
+export interface BenchService {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** The service as production runs it (tests/support/serviceProcess.ts), in a child process whose memory we can watch. */
+export async function startBenchService(dbs: TestDatabases, extra: Record<string, string> = {}): Promise<BenchService> {
+  const service = startServiceProcess({ metadataUrl: dbs.metadata.url, registryUrl: dbs.registryDb.url, extra });
+  const stop = async () => {
+    service.process.kill();
+    await service.process.exited;
+  };
+  try {
+    await service.waitHealthy();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: service.baseUrl, pid: service.process.pid, stop };
 }

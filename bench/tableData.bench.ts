@@ -16,13 +16,12 @@
  * for tests/e2e/benchTableSmoke.e2e.test.ts.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { removeStaleSandboxes, startSandboxVps, type SandboxVps } from "../tests/support/sandboxVps";
 import { MAX_PAGE_ROWS } from "../src/features/tables/tables.model";
 import { createTestDatabases, type TestDatabases } from "../tests/support/testDatabase";
-import { TEST_ACCESS_SECRET, TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
-import { ensureTestDatabaseUrl, markdownTable, memoryKb, timeIt, writeBenchmarkSection } from "./support";
+import { TEST_ENCRYPTION_KEY, tokenFor } from "../tests/support/tokens";
+import { ensureTestDatabaseUrl, markdownTable, memoryKb, startBenchService, timeIt, writeBenchmarkSection } from "./support";
 import { openPartsMeter, type PartTimes } from "./tableParts";
 import { measureGrowth } from "./tableGrowth";
 
@@ -38,43 +37,8 @@ const TARGET_CSV_RATIO = 1.05;
 const TARGET_MEMORY_MB = 64;
 const ROOT = join(import.meta.dir, "..");
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
 /** The service as production runs it, in a child process whose memory we can watch. */
-export async function startService(dbs: TestDatabases): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = Bun.spawn([process.execPath, "src/index.ts"], {
-    cwd: ROOT,
-    stdout: "ignore",
-    stderr: "inherit",
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      NODE_ENV: "production",
-      PORT: String(port),
-      STORAGE_LAYER_DATABASE_URL: dbs.metadata.url,
-      DEPLOYMENT_MANAGER_DATABASE_URL: dbs.registryDb.url,
-      ACCESS_TOKEN_SECRET: TEST_ACCESS_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      SSH_COMMAND_TIMEOUT_MS: "120000",
-    },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return { url, pid: child.pid, stop: async () => void (child.kill(), await child.exited) };
-    await Bun.sleep(100);
-  }
-  child.kill();
-  throw new Error("the service did not start");
-}
+export const startService = (dbs: TestDatabases) => startBenchService(dbs, { SSH_COMMAND_TIMEOUT_MS: "120000" });
 
 async function createBenchTable(vps: SandboxVps): Promise<void> {
   const sql = `
