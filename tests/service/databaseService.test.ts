@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { createSecretBox } from "../../src/crypto/secretBox";
 import { MachineAccessDeniedError, MachineUnreachableError, RemoteStepError } from "../../src/errors/appErrors";
@@ -9,7 +9,7 @@ import { audit_log, deployed_db } from "../../src/metadata/schema";
 import { KeyedMutex } from "../../src/shared/keyedMutex";
 import { embeddedSql, scriptedLeases, type MachineScript, type RemoteCall } from "../support/scriptedSsh";
 import { captureLogger, TEST_SSH } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
+import { serviceTestBed } from "../support/serviceTestBed";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
 /**
@@ -20,8 +20,7 @@ import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 const ME = 41;
 const SSH = { ...TEST_SSH, commandTimeoutMs: 5_000, installTimeoutMs: 5_000 };
 const HOST = "192.0.2.10";
-let dbs: TestDatabases;
-let machineId = 0;
+const bed = serviceTestBed(ME, HOST);
 
 const isDeployScript = (call: RemoteCall) => call.command.includes("bash") && call.stdin.includes("@@STEP");
 const isPsql = (call: RemoteCall) => call.command.includes("psql");
@@ -30,9 +29,9 @@ function serviceWith(script: MachineScript, probe: DatabaseProbe = async () => u
   const leases = scriptedLeases(script);
   const logger = captureLogger();
   const service = createDatabaseService({
-    store: dbs.store,
-    audit: createAuditTrail(dbs.drizzleDb, logger),
-    registry: dbs.registry,
+    store: bed.dbs.store,
+    audit: createAuditTrail(bed.dbs.drizzleDb, logger),
+    registry: bed.dbs.registry,
     leases,
     secretBox: createSecretBox(TEST_ENCRYPTION_KEY),
     encryptionKey: TEST_ENCRYPTION_KEY,
@@ -45,7 +44,7 @@ function serviceWith(script: MachineScript, probe: DatabaseProbe = async () => u
 }
 
 const request = (overrides: Partial<{ dbName: string; userName: string; password: string; vpsId: number; vpsIp: string }> = {}) => ({
-  vpsId: machineId,
+  vpsId: bed.machineId,
   vpsIp: HOST,
   dbName: "shop",
   userName: "shop_user",
@@ -53,22 +52,7 @@ const request = (overrides: Partial<{ dbName: string; userName: string; password
   ...overrides,
 });
 
-const auditRows = () => dbs.drizzleDb.select().from(audit_log).where(eq(audit_log.userId, ME));
-const myRows = () => dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.userId, ME));
 
-beforeAll(async () => {
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: HOST, ownerId: ME, rootPassword: "root-pw" });
-});
-
-afterAll(async () => {
-  await dbs?.dropAll();
-});
-
-beforeEach(async () => {
-  await dbs.drizzleDb.delete(deployed_db);
-  await dbs.drizzleDb.delete(audit_log);
-});
 
 describe("deploy", () => {
   test("a script failing after it created the role and database: both dropped again, no row, the step named, a failure audited", async () => {
@@ -84,15 +68,15 @@ describe("deploy", () => {
     expect(rollback).toHaveLength(1);
     expect(rollback[0]?.stdin).toContain('DROP DATABASE IF EXISTS "shop"');
     expect(rollback[0]?.stdin).toContain('DROP ROLE IF EXISTS "shop_user"');
-    expect(await myRows()).toEqual([]);
-    expect((await auditRows()).map((row) => [row.action, row.outcome, row.detail])).toEqual([["deploy", "failure", "remote-step"]]);
+    expect(await bed.rows()).toEqual([]);
+    expect((await bed.auditRows()).map((row) => [row.action, row.outcome, row.detail])).toEqual([["deploy", "failure", "remote-step"]]);
   });
 
   test("a failure before anything was created runs no rollback", async () => {
     const { service, calls } = serviceWith((call) => (isDeployScript(call) ? { stdout: "@@STEP install\n@@FAIL no package\n", exitCode: 1 } : { exitCode: 0 }));
     await expect(service.deploy({ userId: ME }, request())).rejects.toThrow("Deployment failed while installing PostgreSQL: no package");
     expect(calls.filter(isPsql)).toHaveLength(0);
-    expect(await myRows()).toEqual([]);
+    expect(await bed.rows()).toEqual([]);
   });
 
   test("a database that refuses the new login: rolled back, no row", async () => {
@@ -104,18 +88,18 @@ describe("deploy", () => {
     );
     await expect(service.deploy({ userId: ME }, request())).rejects.toThrow("does not accept logins");
     expect(calls.filter(isPsql).map((call) => call.stdin.includes('DROP ROLE IF EXISTS "shop_user"'))).toEqual([true]);
-    expect(await myRows()).toEqual([]);
+    expect(await bed.rows()).toEqual([]);
   });
 
   test("a role serving another of the caller's databases there is reused, and every row of it gets the new password", async () => {
     const box = createSecretBox(TEST_ENCRYPTION_KEY);
-    await dbs.store.insertDeploying({ dbName: "older", username: "shop_user", password: box.seal("old-pw"), host: HOST, dbType: "postgres", vpsId: machineId, userId: ME });
+    await bed.dbs.store.insertDeploying({ dbName: "older", username: "shop_user", password: box.seal("old-pw"), host: HOST, dbType: "postgres", vpsId: bed.machineId, userId: ME });
     const { service, calls } = serviceWith((call) => (isDeployScript(call) ? { stdout: "@@CREATED database\n@@RESULT port=5432\n" } : { exitCode: 0 }));
     const deployed = await service.deploy({ userId: ME }, request({ password: "new-pw" }));
     expect(deployed.connectionString).toBe(`postgresql://shop_user:new-pw@${HOST}:5432/shop`);
     const sql = embeddedSql(calls.find(isDeployScript)?.stdin ?? "");
     expect(sql).toContain("\\elif false");
-    const rows = await myRows();
+    const rows = await bed.rows();
     expect(rows.map((row) => [row.dbName, box.open(row.password)]).sort()).toEqual([
       ["older", "new-pw"],
       ["shop", "new-pw"],
@@ -124,12 +108,12 @@ describe("deploy", () => {
 
   test("another user's role of that name is not reused (the script may refuse it)", async () => {
     const box = createSecretBox(TEST_ENCRYPTION_KEY);
-    await dbs.store.insertDeploying({ dbName: "theirs", username: "shop_user", password: box.seal("x"), host: HOST, dbType: "postgres", vpsId: machineId, userId: ME + 1 });
+    await bed.dbs.store.insertDeploying({ dbName: "theirs", username: "shop_user", password: box.seal("x"), host: HOST, dbType: "postgres", vpsId: bed.machineId, userId: ME + 1 });
     const { service, calls } = serviceWith((call) => (isDeployScript(call) ? { stdout: "@@REFUSED foreign-role\n", exitCode: 3 } : { exitCode: 0 }));
     await expect(service.deploy({ userId: ME }, request())).rejects.toThrow();
     expect(embeddedSql(calls.find(isDeployScript)?.stdin ?? "")).toContain("\\elif :zsl_role_exists");
-    expect((await auditRows()).map((row) => row.outcome)).toEqual(["refused"]);
-    await dbs.drizzleDb.delete(deployed_db).where(eq(deployed_db.userId, ME + 1));
+    expect((await bed.auditRows()).map((row) => row.outcome)).toEqual(["refused"]);
+    await bed.dbs.drizzleDb.delete(deployed_db).where(eq(deployed_db.userId, ME + 1));
   });
 });
 
@@ -139,8 +123,8 @@ describe("audit outcomes", () => {
     await service.deploy({ userId: ME }, request());
     await expect(service.deploy({ userId: ME + 1 }, request({ dbName: "other" }))).rejects.toBeInstanceOf(MachineAccessDeniedError);
     await expect(service.deploy({ userId: ME }, request({ dbName: "postgres" }))).rejects.toThrow("reserved");
-    const other = await dbs.drizzleDb.select().from(audit_log).where(eq(audit_log.userId, ME + 1));
-    expect((await auditRows()).map((row) => [row.action, row.outcome])).toEqual([["deploy", "success"]]);
+    const other = await bed.dbs.drizzleDb.select().from(audit_log).where(eq(audit_log.userId, ME + 1));
+    expect((await bed.auditRows()).map((row) => [row.action, row.outcome])).toEqual([["deploy", "success"]]);
     expect(other.map((row) => [row.action, row.outcome, row.detail])).toEqual([["deploy", "refused", "machine-access-denied"]]);
     expect(calls.filter(isDeployScript)).toHaveLength(1);
   });
@@ -153,8 +137,8 @@ describe("audit outcomes", () => {
     const drop = calls.filter(isPsql).at(-1)?.stdin ?? "";
     expect(drop).toContain('DROP DATABASE IF EXISTS "shop"');
     expect(drop).not.toContain("DROP ROLE");
-    expect((await myRows()).map((row) => row.dbName)).toEqual(["shop2"]);
-    expect((await auditRows()).map((row) => [row.action, row.outcome])).toEqual([
+    expect((await bed.rows()).map((row) => row.dbName)).toEqual(["shop2"]);
+    expect((await bed.auditRows()).map((row) => [row.action, row.outcome])).toEqual([
       ["deploy", "success"],
       ["deploy", "success"],
       ["delete", "success"],
@@ -167,10 +151,10 @@ describe("reconciliation of interrupted deploys", () => {
     const leases = scriptedLeases(script);
     const logger = captureLogger();
     const deps = {
-      store: dbs.store,
-      registry: dbs.registry,
+      store: bed.dbs.store,
+      registry: bed.dbs.registry,
       leases,
-      audit: createAuditTrail(dbs.drizzleDb, logger),
+      audit: createAuditTrail(bed.dbs.drizzleDb, logger),
       encryptionKey: TEST_ENCRYPTION_KEY,
       ssh: SSH,
       logger,
@@ -179,21 +163,21 @@ describe("reconciliation of interrupted deploys", () => {
   };
 
   test("a stale deploying row is undone by its tag on its machine and removed", async () => {
-    const row = await dbs.store.insertDeploying({ dbName: "half", username: "half_u", password: "sealed", host: HOST, dbType: "postgres", vpsId: machineId, userId: ME });
+    const row = await bed.dbs.store.insertDeploying({ dbName: "half", username: "half_u", password: "sealed", host: HOST, dbType: "postgres", vpsId: bed.machineId, userId: ME });
     const { run, calls } = reconcile(() => ({ exitCode: 0 }));
     expect(await run()).toEqual({ rolledBack: 1, failed: 0 });
     expect(calls).toHaveLength(1);
     expect(calls[0]?.stdin).toContain(`'zyotra-storage-layer deploy ${row.id}'`);
-    expect(await myRows()).toEqual([]);
-    expect((await auditRows()).map((r) => r.detail)).toEqual(["interrupted; rolled back at reconciliation"]);
+    expect(await bed.rows()).toEqual([]);
+    expect((await bed.auditRows()).map((r) => r.detail)).toEqual(["interrupted; rolled back at reconciliation"]);
   });
 
   test("an unreachable machine leaves the row failed for a human", async () => {
-    await dbs.store.insertDeploying({ dbName: "half", username: "half_u", password: "sealed", host: HOST, dbType: "postgres", vpsId: machineId, userId: ME });
+    await bed.dbs.store.insertDeploying({ dbName: "half", username: "half_u", password: "sealed", host: HOST, dbType: "postgres", vpsId: bed.machineId, userId: ME });
     const { run } = reconcile(() => {
       throw new MachineUnreachableError("gone");
     });
     expect(await run()).toEqual({ rolledBack: 0, failed: 1 });
-    expect((await myRows()).map((r) => r.status)).toEqual(["failed"]);
+    expect((await bed.rows()).map((r) => r.status)).toEqual(["failed"]);
   });
 });

@@ -1,23 +1,20 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { eq } from "drizzle-orm";
+import { describe, expect, test } from "bun:test";
 import { createSecretBox } from "../../src/crypto/secretBox";
 import { DeployRefusedError, RemoteStepError, WrongRootPasswordError } from "../../src/errors/appErrors";
 import { createMySqlService } from "../../src/features/mysql/mysql.service";
 import type { MySqlProbe } from "../../src/engines/mysql/mysqlProbe";
 import { createAuditTrail } from "../../src/metadata/auditTrail";
-import { audit_log, deployed_db } from "../../src/metadata/schema";
 import { KeyedMutex } from "../../src/shared/keyedMutex";
 import { scriptedLeases, type MachineScript, type RemoteCall } from "../support/scriptedSsh";
 import { captureLogger, TEST_SSH } from "../support/testApp";
-import { createTestDatabases, type TestDatabases } from "../support/testDatabase";
+import { serviceTestBed } from "../support/serviceTestBed";
 import { TEST_ENCRYPTION_KEY } from "../support/tokens";
 
 /** The MySQL deploy service against real metadata and a scripted machine (see databaseService.test.ts). */
 const ME = 43;
 const HOST = "192.0.2.20";
 const SSH = { ...TEST_SSH, commandTimeoutMs: 5_000, installTimeoutMs: 5_000 };
-let dbs: TestDatabases;
-let machineId = 0;
+const bed = serviceTestBed(ME, HOST);
 
 const isDeployScript = (call: RemoteCall) => call.command.includes("bash") && call.stdin.includes("@@STEP");
 const isRootSql = (call: RemoteCall) => call.command.includes("mysql --protocol=socket");
@@ -26,9 +23,9 @@ function serviceWith(script: MachineScript, probe: MySqlProbe = async () => unde
   const leases = scriptedLeases(script);
   const logger = captureLogger();
   const service = createMySqlService({
-    store: dbs.store,
-    audit: createAuditTrail(dbs.drizzleDb, logger),
-    registry: dbs.registry,
+    store: bed.dbs.store,
+    audit: createAuditTrail(bed.dbs.drizzleDb, logger),
+    registry: bed.dbs.registry,
     leases,
     secretBox: createSecretBox(TEST_ENCRYPTION_KEY),
     encryptionKey: TEST_ENCRYPTION_KEY,
@@ -41,7 +38,7 @@ function serviceWith(script: MachineScript, probe: MySqlProbe = async () => unde
 }
 
 const request = (overrides: Record<string, string | number> = {}) => ({
-  vpsId: machineId,
+  vpsId: bed.machineId,
   vpsIp: HOST,
   dbName: "shop",
   userName: "shop_user",
@@ -51,22 +48,7 @@ const request = (overrides: Record<string, string | number> = {}) => ({
   ...overrides,
 });
 
-const auditRows = () => dbs.drizzleDb.select().from(audit_log).where(eq(audit_log.userId, ME));
-const myRows = () => dbs.drizzleDb.select().from(deployed_db).where(eq(deployed_db.userId, ME));
 
-beforeAll(async () => {
-  dbs = await createTestDatabases(TEST_ENCRYPTION_KEY);
-  machineId = await dbs.addMachine({ ip: HOST, ownerId: ME, rootPassword: "root-pw" });
-});
-
-afterAll(async () => {
-  await dbs?.dropAll();
-});
-
-beforeEach(async () => {
-  await dbs.drizzleDb.delete(deployed_db);
-  await dbs.drizzleDb.delete(audit_log);
-});
 
 describe("MySQL deploy", () => {
   test("a script failing after it created the user and database: both dropped as root, no row, the step named, a failure audited", async () => {
@@ -78,8 +60,8 @@ describe("MySQL deploy", () => {
     expect(rollback).toHaveLength(1);
     expect(rollback[0]?.stdin).toContain("DROP DATABASE IF EXISTS `shop`");
     expect(rollback[0]?.stdin).toContain("DROP USER IF EXISTS 'shop_user'@'%', 'shop_user'@'localhost'");
-    expect(await myRows()).toEqual([]);
-    expect((await auditRows()).map((row) => [row.outcome, row.detail])).toEqual([["failure", "mysql remote-step"]]);
+    expect(await bed.rows()).toEqual([]);
+    expect((await bed.auditRows()).map((row) => [row.outcome, row.detail])).toEqual([["failure", "mysql remote-step"]]);
   });
 
   test("a wrong root password on an existing installation: 400 sentence, nothing rolled back, refused in the audit", async () => {
@@ -87,14 +69,14 @@ describe("MySQL deploy", () => {
     const attempt = service.deploy({ userId: ME }, request());
     await expect(attempt).rejects.toBeInstanceOf(WrongRootPasswordError);
     expect(calls.filter(isRootSql)).toHaveLength(0);
-    expect(await myRows()).toEqual([]);
-    expect((await auditRows()).map((row) => [row.outcome, row.detail])).toEqual([["refused", "mysql invalid-request"]]);
+    expect(await bed.rows()).toEqual([]);
+    expect((await bed.auditRows()).map((row) => [row.outcome, row.detail])).toEqual([["refused", "mysql invalid-request"]]);
   });
 
   test("a user the service did not create is refused (409 kind), audited as refused", async () => {
     const { service } = serviceWith((call) => (isDeployScript(call) ? { stdout: "@@REFUSED foreign-user\n", exitCode: 3 } : { exitCode: 0 }));
     await expect(service.deploy({ userId: ME }, request())).rejects.toBeInstanceOf(DeployRefusedError);
-    expect((await auditRows()).map((row) => row.outcome)).toEqual(["refused"]);
+    expect((await bed.auditRows()).map((row) => row.outcome)).toEqual(["refused"]);
   });
 
   test("a database that refuses the new login is rolled back; success otherwise reuses the caller's user and updates its rows", async () => {
@@ -108,12 +90,12 @@ describe("MySQL deploy", () => {
     expect(refusing.calls.filter(isRootSql).map((call) => call.stdin.includes("DROP USER IF EXISTS 'shop_user'"))).toEqual([true]);
 
     const box = createSecretBox(TEST_ENCRYPTION_KEY);
-    await dbs.store.insertDeploying({ dbName: "older", username: "shop_user", password: box.seal("old"), host: HOST, dbType: "mysql", vpsId: machineId, userId: ME });
+    await bed.dbs.store.insertDeploying({ dbName: "older", username: "shop_user", password: box.seal("old"), host: HOST, dbType: "mysql", vpsId: bed.machineId, userId: ME });
     const { service } = serviceWith((call) => (isDeployScript(call) ? { stdout: "@@CREATED database\n@@RESULT port=3306\n@@RESULT existing=1\n" } : { exitCode: 0 }));
     const deployed = await service.deploy({ userId: ME }, request({ password: "new pw" }));
     expect(deployed.connectionString).toBe(`mysql://shop_user:new%20pw@${HOST}:3306/shop`);
     expect(deployed.existingInstallation).toBe(true);
-    expect((await myRows()).map((row) => [row.dbName, box.open(row.password), row.status]).sort()).toEqual([
+    expect((await bed.rows()).map((row) => [row.dbName, box.open(row.password), row.status]).sort()).toEqual([
       ["older", "new pw", "deploying"],
       ["shop", "new pw", "running"],
     ]);
